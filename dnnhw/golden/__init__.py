@@ -1,0 +1,1 @@
+"""NumPy golden models. Modules here import numpy (and the standard library) only."""

@@ -1,0 +1,1 @@
+"""Amaranth components. Modules here import amaranth (and the standard library) only."""

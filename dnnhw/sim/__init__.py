@@ -1,0 +1,1 @@
+"""Simulation: the cocotb runner, shared stream drivers and monitors, per-core testbenches."""

@@ -1,0 +1,1 @@
+"""Synthesis: out-of-context harness, Yosys / nextpnr flow, QoR records."""
