@@ -1,0 +1,164 @@
+"""The catalog: one row per core, and everything else is generic over it.
+
+A :class:`Core` names its component class, its parameters (defaults and legal values),
+its golden model, its cocotb testbench and the configurations the flow builds. The CLI,
+the generator, the simulator runner, the synthesis flow and the report read this table
+only; adding a core is adding a row to :data:`CORES`.
+"""
+
+from dataclasses import dataclass, field
+import importlib
+
+
+__all__ = ["Param", "FlowConfig", "Core", "CORES", "get_core", "ParameterError"]
+
+
+class ParameterError(ValueError):
+    """A core name, parameter name or parameter value outside what the catalog allows."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A core parameter.
+
+    Members
+    -------
+    name : str
+        Keyword argument of the component's constructor.
+    default : int or str
+    choices : tuple
+        Every legal value; for integers, a ``range`` is accepted.
+    doc : str
+    """
+    name: str
+    default: int | str
+    choices: tuple | range
+    doc: str = ""
+
+    def legal(self):
+        if isinstance(self.choices, range) and len(self.choices) > 8:
+            return f"{self.choices.start}..{self.choices.stop - 1}"
+        return ", ".join(str(c) for c in self.choices)
+
+    def parse(self, text):
+        """Convert a command-line string (or a value) to a legal value, or raise."""
+        value = text
+        if isinstance(self.default, int) and isinstance(text, str):
+            try:
+                value = int(text, 0)
+            except ValueError:
+                raise ParameterError(
+                    f"parameter '{self.name}' must be an integer in {self.legal()}, "
+                    f"got {text!r}") from None
+        if value not in self.choices:
+            raise ParameterError(
+                f"parameter '{self.name}' must be one of {self.legal()}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """A parameter set the flow builds: simulated with the testbench (``sim``) and
+    synthesized for each of ``targets``."""
+    params: dict
+    targets: tuple = ()
+    sim: bool = True
+
+
+@dataclass(frozen=True)
+class Core:
+    """One row of the catalog.
+
+    Members
+    -------
+    name : str
+        Catalog name, e.g. ``zvc-compress``.
+    component : str
+        ``module:Class`` of the Amaranth component (imported lazily, so listing the catalog
+        does not elaborate anything).
+    params : tuple of Param
+    summary : str
+    golden : str
+        ``module:function`` of the golden model the testbench checks against.
+    testbench : str
+        Dotted name of the cocotb test module.
+    flow : tuple of FlowConfig
+        What ``dnnhw flow`` builds.
+    """
+    name: str
+    component: str
+    params: tuple
+    summary: str
+    golden: str
+    testbench: str
+    flow: tuple = field(default_factory=tuple)
+
+    def resolve(self, overrides=None):
+        """Defaults updated with ``overrides`` (strings or values), validated."""
+        overrides = dict(overrides or {})
+        known = {p.name: p for p in self.params}
+        for name in overrides:
+            if name not in known:
+                raise ParameterError(
+                    f"core '{self.name}' has no parameter '{name}'; "
+                    f"its parameters are: {', '.join(known)}")
+        return {p.name: p.parse(overrides[p.name]) if p.name in overrides else p.default
+                for p in self.params}
+
+    def component_class(self):
+        module, _, cls = self.component.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def build(self, params=None):
+        """An instance of the component at ``params`` (validated against the catalog)."""
+        return self.component_class()(**self.resolve(params))
+
+    def module_name(self, params=None):
+        """A Verilog module name unique to the core and its parameters."""
+        params = self.resolve(params)
+        suffix = "_".join(f"{k}{v}" for k, v in params.items())
+        return f"dnnhw_{self.name.replace('-', '_')}_{suffix}"
+
+
+_LANES = Param("lanes", 8, (4, 8, 16, 32), "elements per window (one input beat)")
+_WIDTH = Param("width", 16, (8, 16, 32), "bits per element")
+
+# Paper's window is 32 x 32-bit (128 B); the LUT sweep over lanes shows the N log N growth.
+_ZVC_FLOW = (
+    FlowConfig({"lanes": 4, "width": 16}, ("ecp5-85f",)),
+    FlowConfig({"lanes": 8, "width": 16}, ("ice40-up5k", "ice40-hx8k", "ecp5-85f")),
+    FlowConfig({"lanes": 16, "width": 16}, ("ecp5-85f",)),
+    FlowConfig({"lanes": 32, "width": 16}, ("ecp5-85f",)),
+    FlowConfig({"lanes": 32, "width": 32}, ("ecp5-85f",)),
+    FlowConfig({"lanes": 8, "width": 8}, ()),
+)
+
+CORES = (
+    Core(
+        name="zvc-compress",
+        component="dnnhw.rtl.zvc:ZVCCompressor",
+        params=(_LANES, _WIDTH),
+        summary="cDMA zero-value compressor: mask + packed non-zeros, one window per cycle",
+        golden="dnnhw.golden.zvc:compress_frame",
+        testbench="dnnhw.sim.zvc_compress",
+        flow=_ZVC_FLOW,
+    ),
+    Core(
+        name="zvc-decompress",
+        component="dnnhw.rtl.zvc:ZVCDecompressor",
+        params=(_LANES, _WIDTH),
+        summary="cDMA zero-value decompressor: the exact inverse of zvc-compress",
+        golden="dnnhw.golden.zvc:decompress_frame",
+        testbench="dnnhw.sim.zvc_decompress",
+        flow=_ZVC_FLOW,
+    ),
+)
+
+
+def get_core(name):
+    """The catalog row called ``name``, or :class:`ParameterError` listing the cores."""
+    for core in CORES:
+        if core.name == name:
+            return core
+    raise ParameterError(
+        f"unknown core '{name}'; known cores: {', '.join(c.name for c in CORES)}")

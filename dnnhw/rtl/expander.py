@@ -1,0 +1,131 @@
+from amaranth.hdl import Signal, Module, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .prefix_sum import PrefixCount
+from .compactor import BubbleCollapser
+
+
+__all__ = ["BubbleExpander"]
+
+
+class BubbleExpander(wiring.Component):
+    """Bubble-inserting shifter: the inverse of :class:`BubbleCollapser`.
+
+    ``elements[j]`` becomes ``packed[i]`` when ``mask[j]`` is set and ``j`` is the ``i``-th
+    set bit of ``mask``, and zero otherwise; ``packed`` lanes at or past ``popcount(mask)``
+    are ignored. The packed element ``i`` must move up by ``d_i``, the number of clear mask
+    bits below its destination. Those amounts are found by collapsing the per-lane counts
+    of clear bits below each lane (a prefix count of ``~mask``) with the mask itself, so
+    ``d_i`` lands in lane ``i``. The data then runs through the collapsing stages in
+    reverse (MSB first, moving up), which visits the same lane assignments backwards and is
+    conflict-free for the same reason.
+
+    Fully pipelined with ``registered=True`` (one vector per cycle, latency
+    :attr:`latency`); wrap in ``EnableInserter`` to stall.
+
+    Parameters
+    ----------
+    lanes : int
+        Vector length, 2..1024.
+    width : int
+        Bits per element, 1..64.
+    registered : bool
+
+    Members
+    -------
+    packed : In(ArrayLayout(width, lanes))
+    mask : In(lanes)
+    elements : Out(ArrayLayout(width, lanes))
+    """
+
+    def __init__(self, *, lanes, width, registered=False):
+        for name, value, lo, hi in (("lanes", lanes, 2, 1024), ("width", width, 1, 64)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+        if not isinstance(registered, bool):
+            raise TypeError(f"registered must be a bool, got {registered!r}")
+        self._lanes = lanes
+        self._width = width
+        self._registered = registered
+        super().__init__({
+            "packed": In(data.ArrayLayout(unsigned(width), lanes)),
+            "mask": In(lanes),
+            "elements": Out(data.ArrayLayout(unsigned(width), lanes)),
+        })
+
+    @property
+    def stages(self):
+        return ceil_log2(self._lanes)
+
+    @property
+    def latency(self):
+        """Prefix count, amount collapse and expansion: one cycle per level each."""
+        return 3 * self.stages if self._registered else 0
+
+    def _delay(self, m, value, cycles, name):
+        for k in range(cycles):
+            reg = Signal.like(value, name=f"{name}_d{k}")
+            m.d.sync += reg.eq(value)
+            value = reg
+        return value
+
+    def elaborate(self, platform):
+        m = Module()
+        n, w = self._lanes, self._width
+        m.submodules.prefix = prefix = PrefixCount(count=n, registered=self._registered)
+        m.submodules.collapser = collapser = BubbleCollapser(
+            lanes=n, width=max(1, ceil_log2(n)), registered=self._registered)
+
+        # Amounts: clear mask bits below each lane, collapsed onto the packed lanes.
+        m.d.comb += prefix.bits.eq(~self.mask)
+        mask_p = self._delay(m, self.mask, prefix.latency, "mask")
+        m.d.comb += collapser.keep.eq(mask_p)
+        for j in range(n):
+            m.d.comb += [
+                collapser.elements[j].eq(prefix.counts[j]),
+                collapser.shift[j].eq(prefix.counts[j]),
+            ]
+        # Packed lanes past popcount(mask) = n - zeros are dropped.
+        nonzeros = Signal(range(n + 1))
+        m.d.comb += nonzeros.eq(n - prefix.total)
+        in_use = Signal(n)
+        for i in range(n):
+            m.d.comb += in_use[i].eq(i < nonzeros)
+        packed_p = self._delay(m, self.packed, prefix.latency, "packed")
+        in_use_c = self._delay(m, in_use, collapser.latency, "in_use")
+        packed_c = self._delay(m, packed_p, collapser.latency, "packed_c")
+
+        lane_layout = data.StructLayout({"value": unsigned(w),
+                                         "up": unsigned(collapser.shift_bits)})
+        lanes = []
+        for i in range(n):
+            lane = Signal(lane_layout, name=f"in{i}")
+            m.d.comb += [
+                lane.value.eq(packed_c.as_value().word_select(i, w) & in_use_c[i].replicate(w)),
+                lane.up.eq(collapser.packed[i] & in_use_c[i].replicate(collapser.shift_bits)),
+            ]
+            lanes.append(lane)
+        for stage in reversed(range(self.stages)):
+            step = 1 << stage
+            nxt = []
+            for p in range(n):
+                here = lanes[p].as_value() & (~lanes[p].up[stage]).replicate(lane_layout.size)
+                if p >= step:
+                    moves = lanes[p - step].up[stage]
+                    value = here | (lanes[p - step].as_value() & moves.replicate(lane_layout.size))
+                else:
+                    value = here
+                lane = Signal(lane_layout, name=f"x{stage}_lane{p}")
+                if self._registered:
+                    m.d.sync += lane.eq(value)
+                else:
+                    m.d.comb += lane.eq(value)
+                nxt.append(lane)
+            lanes = nxt
+        for j in range(n):
+            m.d.comb += self.elements[j].eq(lanes[j].value)
+        return m
