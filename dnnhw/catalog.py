@@ -152,6 +152,15 @@ CORES = (
         testbench="dnnhw.sim.zvc_decompress",
         flow=_ZVC_FLOW,
     ),
+    Core(
+        name="zvc-loopback",
+        component="dnnhw.rtl.zvc:ZVCLoopback",
+        params=(_LANES, _WIDTH),
+        summary="zvc-compress feeding zvc-decompress: the round trip in RTL (simulation only)",
+        golden="dnnhw.golden.zvc:compress_frame",
+        testbench="dnnhw.sim.zvc_loopback",
+        flow=(FlowConfig({"lanes": 8, "width": 16}), FlowConfig({"lanes": 32, "width": 32})),
+    ),
 )
 
 

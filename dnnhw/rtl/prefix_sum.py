@@ -4,7 +4,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 
-__all__ = ["PrefixCount"]
+__all__ = ["PrefixCount", "popcount_tree"]
 
 
 class PrefixCount(wiring.Component):
@@ -91,3 +91,14 @@ class PrefixCount(wiring.Component):
             m.d.comb += self.counts[j].eq(sums[j - 1])
         m.d.comb += self.total.eq(sums[n - 1] if self.levels else self.bits[0])
         return m
+
+
+def popcount_tree(bits):
+    """Number of ones in ``bits`` (an Amaranth value) as a balanced adder tree, log depth."""
+    terms = [bits[j] for j in range(len(bits))]
+    if not terms:
+        return Const(0, 1)
+    while len(terms) > 1:
+        pairs = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
+        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
