@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 from amaranth.back import verilog
+from amaranth.hdl import Shape, Value
 from amaranth.lib import data, stream, wiring
 
 from .catalog import get_core
@@ -39,10 +40,7 @@ def _layout_fields(layout):
             entry = {"offset": member.offset, "width": member.width}
             if isinstance(member.shape, data.ArrayLayout):
                 entry["count"] = member.shape.length
-                entry["element_width"] = data.Layout.cast(member.shape.elem_shape).size \
-                    if isinstance(member.shape.elem_shape, data.Layout) \
-                    else member.shape.elem_shape.width if hasattr(member.shape.elem_shape, "width") \
-                    else int(member.shape.elem_shape)
+                entry["element_width"] = Shape.cast(member.shape.elem_shape).width
             fields[name] = entry
     return fields
 
@@ -53,23 +51,25 @@ def describe(component, *, core, module, params):
     for path, member, value in component.signature.flatten(component):
         name = "__".join(str(p) for p in path)
         direction = "in" if member.flow == wiring.In else "out"
-        ports.append({"name": name, "direction": direction, "width": len(value.as_value())})
+        ports.append({"name": name, "direction": direction, "width": len(Value.cast(value))})
     for member_name, member in component.signature.members.items():
         if member.is_port:
             signals[member_name] = {"direction": "in" if member.flow == wiring.In else "out",
-                                    "width": len(getattr(component, member_name))}
+                                    "width": len(Value.cast(getattr(component, member_name)))}
             continue
         sig = member.signature
+        if isinstance(sig, wiring.FlippedSignature):
+            sig = sig.flip()
         if not isinstance(sig, stream.Signature):
             continue
-        payload_shape = sig.payload_shape
-        layout = payload_shape if isinstance(payload_shape, data.Layout) else None
+        payload = getattr(component, member_name).payload
+        layout = payload.shape() if isinstance(payload, data.View) else None
         streams[member_name] = {
             "role": "sink" if member.flow == wiring.In else "source",
             "valid": f"{member_name}__valid",
             "ready": f"{member_name}__ready",
             "payload": f"{member_name}__payload",
-            "width": len(getattr(component, member_name).payload.as_value()),
+            "width": len(Value.cast(payload)),
             "fields": _layout_fields(layout) if layout is not None else {},
         }
     ports += [{"name": "clk", "direction": "in", "width": 1},
