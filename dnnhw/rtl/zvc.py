@@ -66,18 +66,30 @@ class _Delay:
 class ZVCCompressor(wiring.Component):
     """Zero-value compressor: window stream in, dense compressed words out.
 
-    Datapath: ``!= 0`` comparators make the mask; a Sklansky prefix count of the zero
-    lanes gives each non-zero its downward shift; a log-stage bubble collapser packs the
-    non-zeros; a shift-and-append buffer places each compressed window (mask slots, then
-    non-zeros) right after the previous one and emits full words into a two-entry output
-    queue. Every prefix level and collapser stage is registered; the pipeline stalls as one
-    under an enable computed from registers only, so ``i.ready`` never depends
-    combinationally on ``o.ready``.
+    Datapath, every step registered:
+
+    1. ``!= 0`` comparators make the mask.
+    2. A Sklansky prefix count of the zero lanes gives each non-zero its downward shift
+       (``log2 N`` levels).
+    3. A bubble collapser packs the non-zeros (``log2 N`` stages); the compressed window is
+       the mask slots followed by the packed lanes, ``M + nonzeros`` slots long.
+    4. The placer keeps the running slot offset of the frame (a ``log2 N``-bit loop that
+       restarts at 0 after ``last``) and shifts the window to it, splitting it into the up
+       to three words it touches and counting the words it completes.
+    5. The shift-and-append buffer ORs the first of them into the partial word it holds
+       and writes the completed words, up to two a cycle, into two interleaved word
+       queues that the output reads alternately.
+
+    The pipeline stalls as one under an enable computed from registers only, so
+    ``i.ready`` never depends combinationally on ``o.ready``, and no wide select depends
+    on anything but registers.
 
     Throughput: one window per cycle while the output keeps up. The output port carries N
     slots per cycle and a window takes ``M + nonzeros`` slots, so the input rate is
     ``min(1, N / mean slots per window)``: 1.00 at every density whose mean compressed
     window fits a word, and the port bound above that (a dense window is ``N + M`` slots).
+    The queues absorb bursts of dense windows. A frame whose last window completes three
+    words at once (only when ``M > 1``) costs one extra cycle.
 
     Parameters
     ----------
@@ -93,6 +105,9 @@ class ZVCCompressor(wiring.Component):
     o : Out(stream.Signature(word_layout(lanes, width)))
         Compressed words; ``last`` and a short ``length`` on a frame's final word.
     """
+
+    #: Depth of each of the two interleaved output word queues.
+    QUEUE_DEPTH = 2
 
     def __init__(self, *, lanes=8, width=16):
         _check(lanes, width)
@@ -117,21 +132,23 @@ class ZVCCompressor(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from an input transfer to the output word it completes (stall-free)."""
-        return 2 + 2 * ceil_log2(self._lanes)
+        """Cycles from an input transfer to the output word it completes (stall-free):
+        input register, prefix levels, collapser stages, placer, queue."""
+        return 3 + 2 * ceil_log2(self._lanes)
 
     @property
     def throughput(self):
-        return (f"1 window/cycle while N/(M + nonzeros) >= 1 on average; "
-                f"else the output port bound of {self._lanes} slots/cycle "
-                f"(M = {self.mask_slots})")
+        return (f"1 window/cycle while the mean compressed window (M + nonzeros slots, "
+                f"M = {self.mask_slots}) fits {self._lanes} slots; else the output port "
+                f"bound of {self._lanes} slots/cycle")
 
     def elaborate(self, platform):
         m = Module()
         n, w, ms = self._lanes, self._width, self.mask_slots
         log_n, log_w = exact_log2(n), exact_log2(w)
+        word_bits = n * w
 
-        # --- pipeline: mask, prefix count, collapse; stalls as one on `advance` --------
+        # --- pipeline: mask, prefix count, collapse, place; stalls as one --------------
         advance = Signal()
         pipe = Module()
         valid0 = Signal()
@@ -153,99 +170,121 @@ class ZVCCompressor(wiring.Component):
         pipe.d.comb += [collapser.elements.eq(data_p), collapser.keep.eq(mask_p)]
         for j in range(n):
             pipe.d.comb += collapser.shift[j].eq(prefix.counts[j])
-        nonzeros_p = Signal(range(n + 1))
-        pipe.d.comb += nonzeros_p.eq(n - prefix.total)
+        length_p = Signal(range(n + ms + 1))
+        pipe.d.comb += length_p.eq(ms + n - prefix.total)
         delay_c = collapser.latency
-        nonzeros = _Delay.line(pipe, nonzeros_p, delay_c, "nonzeros")
+        length = _Delay.line(pipe, length_p, delay_c, "length")
         mask = _Delay.line(pipe, mask_p, delay_c, "mask_c")
         last = _Delay.line(pipe, _Delay.line(pipe, last0, delay_p, "last"), delay_c, "last_c")
         valid = _Delay.line(pipe, _Delay.line(pipe, valid0, delay_p, "valid"), delay_c, "valid_c")
+        compressed = Signal((n + ms) * w)   # mask slots, then the packed non-zeros
+        pipe.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
+
+        # Placer: the frame's running offset within the current word.
+        offset = Signal(log_n)
+        placed = Signal(3 * word_bits)      # the window at its offset: up to three words
+        placed_words = Signal(range(4))     # words it completes (the frame's last rounds up)
+        placed_last = Signal()
+        placed_length = Signal(range(n + 1))  # valid slots of the final word, if last
+        placed_valid = Signal()
+        total = Signal(range(2 * n + ms))
+        pipe.d.comb += total.eq(offset + length)
+        pipe.d.sync += [
+            placed_valid.eq(valid),
+            placed_last.eq(last),
+            placed.eq(compressed << Cat(Const(0, log_w), offset)),
+        ]
+        with pipe.If(valid):
+            with pipe.If(last):
+                end = total - 1
+                pipe.d.sync += [
+                    placed_words.eq((end >> log_n) + 1),
+                    placed_length.eq(end[:log_n] + 1),
+                    offset.eq(0),
+                ]
+            with pipe.Else():
+                pipe.d.sync += [
+                    placed_words.eq(total >> log_n),
+                    placed_length.eq(n),
+                    offset.eq(total[:log_n]),
+                ]
         m.submodules.pipe = EnableInserter(advance)(pipe)
 
-        # --- shift-and-append buffer ----------------------------------------------------
-        # `held` keeps fewer than N slots between windows (a window is accepted only then),
-        # so appending at `fill` < N spans at most 2N + M - 1 slots.
-        span = 2 * n + ms - 1
-        held = Signal(span * w)
-        fill = Signal(range(3 * n + 1))
-        end_pending = Signal()          # a frame's last window is in `held`
-        end_word = Signal(range(3))     # word of `held` carrying that frame's last slot
-        end_length = Signal(range(n + 1))
+        # --- shift-and-append buffer and the two interleaved word queues --------------
+        banks = [fifo.SyncFIFO(width=word_layout(n, w).size, depth=self.QUEUE_DEPTH)
+                 for _ in range(2)]
+        m.submodules.bank0, m.submodules.bank1 = banks
+        partial = Signal(word_bits)         # the word being filled, zero above the data
+        flush = Signal()                    # `partial` is a complete final word to write alone
+        flush_length = Signal(range(n + 1))
+        write_bank = Signal()               # bank of the next word written
+        read_bank = Signal()                # bank of the next word read
 
-        m.submodules.queue = queue = fifo.SyncFIFO(width=word_layout(n, w).size, depth=2)
-
-        accept = Signal()
+        # `room`: both banks can take a word this cycle. Registered (predicted from this
+        # cycle's writes and reads) so the wide selects and enables it drives start at a
+        # flip-flop.
+        room = Signal(init=1)
+        take = Signal()
         m.d.comb += [
-            accept.eq(valid & (fill < n)),
-            advance.eq(~valid | (fill < n)),
+            advance.eq(~placed_valid | (room & ~flush)),
+            take.eq(placed_valid & room & ~flush),
             self.i.ready.eq(advance),
         ]
-        compressed = Signal((n + ms) * w)   # mask slots, then the packed non-zeros
-        m.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
-        length = Signal(range(n + ms + 1))
-        m.d.comb += length.eq(ms + nonzeros)
 
-        combined = Signal(span * w)
-        combined_fill = Signal.like(fill)
-        combined_end = Signal()
-        combined_end_word = Signal.like(end_word)
-        combined_end_length = Signal.like(end_length)
-        appended_fill = Signal(range(2 * n + ms))
-        m.d.comb += [
-            appended_fill.eq(fill + length),
-            combined.eq(held),
-            combined_fill.eq(fill),
-            combined_end.eq(end_pending),
-            combined_end_word.eq(end_word),
-            combined_end_length.eq(end_length),
-        ]
-        with m.If(accept):
-            m.d.comb += combined.eq(held | (compressed << Cat(Const(0, log_w), fill[:log_n])))
-            with m.If(last):
-                # The frame ends here: round the fill up to a word boundary (padding is
-                # the zeros already above the data) and remember where `last` goes.
-                end_at = appended_fill - 1
-                m.d.comb += [
-                    combined_fill.eq((end_at >> log_n) + 1 << log_n),
-                    combined_end.eq(1),
-                    combined_end_word.eq(end_at >> log_n),
-                    combined_end_length.eq(appended_fill - (end_at >> log_n << log_n)),
-                ]
-            with m.Else():
-                m.d.comb += combined_fill.eq(appended_fill)
-
-        out_word = Signal(word_layout(n, w))
-        final = Signal()
-        m.d.comb += [
-            final.eq(combined_end & (combined_end_word == 0)),
-            out_word.data.eq(combined[:n * w]),
-            out_word.last.eq(final),
-            out_word.length.eq(Mux(final, combined_end_length, n)),
-            queue.w_data.eq(out_word),
-            queue.w_en.eq(combined_fill >= n),
-        ]
-        with m.If(queue.w_en & queue.w_rdy):
-            m.d.sync += [
-                held.eq(combined >> (n * w)),
-                fill.eq(combined_fill - n),
-                end_pending.eq(combined_end & ~final),
-                end_word.eq(combined_end_word - 1),
-                end_length.eq(combined_end_length),
+        # The words written this cycle. Their data never depends on `take` or `room`,
+        # only on registers: the enables alone say whether they are written.
+        merged = [partial | placed[:word_bits], placed[word_bits:2 * word_bits],
+                  placed[2 * word_bits:]]
+        emitted = [Signal(word_layout(n, w), name=f"emit{k}") for k in range(2)]
+        for k in range(2):
+            final = placed_last & (placed_words == k + 1)
+            m.d.comb += [
+                emitted[k].data.eq(merged[k]),
+                emitted[k].last.eq(final),
+                emitted[k].length.eq(Mux(final, placed_length, n)),
             ]
-        with m.Else():
-            m.d.sync += [
-                held.eq(combined),
-                fill.eq(combined_fill),
-                end_pending.eq(combined_end),
-                end_word.eq(combined_end_word),
-                end_length.eq(combined_end_length),
+        with m.If(flush):
+            m.d.comb += [
+                emitted[0].data.eq(partial),
+                emitted[0].last.eq(1),
+                emitted[0].length.eq(flush_length),
             ]
+        emit_count = Signal(range(3))
+        with m.If(take):
+            m.d.comb += emit_count.eq(Mux(placed_words > 2, 2, placed_words))
+            with m.Switch(placed_words):
+                for count in range(3):
+                    with m.Case(count):
+                        m.d.sync += partial.eq(merged[count])
+                with m.Case(3):
+                    # Only when M > 1: the third word is the frame's last; write it
+                    # on its own next cycle.
+                    m.d.sync += [partial.eq(merged[2]), flush.eq(1),
+                                 flush_length.eq(placed_length)]
+        with m.Elif(flush & room):
+            m.d.comb += emit_count.eq(1)
+            m.d.sync += [partial.eq(0), flush.eq(0)]
 
+        for index, bank in enumerate(banks):
+            first = write_bank == index     # this bank takes the first emitted word
+            m.d.comb += [
+                bank.w_data.eq(Mux(first, emitted[0], emitted[1])),
+                bank.w_en.eq(Mux(first, emit_count >= 1, emit_count >= 2)),
+            ]
+        m.d.sync += write_bank.eq(write_bank ^ emit_count[0])
+        m.d.sync += room.eq(Cat(
+            bank.w_level + (bank.w_en & bank.w_rdy) - (bank.r_en & bank.r_rdy) < self.QUEUE_DEPTH
+            for bank in banks).all())
+
+        head = Mux(read_bank, banks[1].r_data, banks[0].r_data)
         m.d.comb += [
-            self.o.valid.eq(queue.r_rdy),
-            self.o.payload.eq(queue.r_data),
-            queue.r_en.eq(self.o.ready),
+            self.o.valid.eq(Mux(read_bank, banks[1].r_rdy, banks[0].r_rdy)),
+            self.o.payload.eq(head),
+            banks[0].r_en.eq(self.o.ready & ~read_bank),
+            banks[1].r_en.eq(self.o.ready & read_bank),
         ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += read_bank.eq(~read_bank)
         return m
 
 
@@ -460,7 +499,7 @@ class ZVCLoopback(wiring.Component):
     @property
     def latency(self):
         """Compressor latency plus decompressor latency (stall-free, one-window frames)."""
-        return (2 + 2 * ceil_log2(self._lanes)) + (3 + 3 * ceil_log2(self._lanes))
+        return (3 + 2 * ceil_log2(self._lanes)) + (3 + 3 * ceil_log2(self._lanes))
 
     @property
     def throughput(self):
