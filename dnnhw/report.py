@@ -1,0 +1,247 @@
+"""The main job (``dnnhw flow``) and its report: every catalog core at its flow
+configurations, generated, verified in simulation, synthesized, written up as markdown,
+JSON and plots.
+"""
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from .catalog import CORES, ParameterError
+
+
+__all__ = ["run_flow", "summarize_sim", "throughput_table", "qor_table", "ratio_rows"]
+
+README_BEGIN = "<!-- dnnhw-flow:begin -->"
+README_END = "<!-- dnnhw-flow:end -->"
+
+
+def _progress(text):
+    print(text, flush=True)
+
+
+def summarize_sim(results):
+    """A short human summary of a testbench's results dict."""
+    lines = [f"{results.get('core')} {results.get('params')}: "
+             f"{'PASS' if results.get('passed') else 'FAIL'}"]
+    for name, test in results.get("tests", {}).items():
+        lines.append(f"  {name}: {test.get('status')} ({test.get('real_time_s', 0):.1f} s)")
+    latency = results.get("latency")
+    if latency:
+        lines.append(f"  latency: {latency.get('measured')} cycles (sidecar {latency.get('sidecar')})")
+    for density, r in sorted(results.get("throughput", {}).items(), key=lambda kv: float(kv[0])):
+        lines.append(f"  density {density:>5}: {r['windows_per_cycle']:.4f} windows/cycle "
+                     f"(bound {min(r['port_bound'], r['frame_bound']):.4f}) over "
+                     f"{r['windows']} windows, ratio {r['compression_ratio']:.2f}x")
+    stalls = results.get("random_stalls")
+    if stalls:
+        lines.append(f"  random stalls: {stalls['windows']} windows in {stalls['frames']} frames "
+                     f"(lengths {stalls['frame_lengths']['min']}..{stalls['frame_lengths']['max']}), "
+                     f"idle {stalls['idle']}, backpressure {stalls['backpressure']}: all matched")
+    trip = results.get("round_trip")
+    if trip:
+        lines.append(f"  round trip: {trip['windows']} windows bit-exact in {trip['cycles']} cycles")
+    return "\n".join(lines)
+
+
+def throughput_table(sims):
+    rows = ["| core | lanes | width | density | windows/cycle | bound | out words/cycle | ratio | latency |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for sim in sims:
+        results = sim["results"]
+        for density, r in sorted(results.get("throughput", {}).items(), key=lambda kv: float(kv[0])):
+            rows.append(
+                f"| {sim['core']} | {sim['params']['lanes']} | {sim['params']['width']} | {density} "
+                f"| {r['windows_per_cycle']:.4f} | {min(r['port_bound'], r['frame_bound']):.4f} "
+                f"| {r['out_beats_per_cycle']:.4f} | {r['compression_ratio']:.2f}x "
+                f"| {results.get('latency', {}).get('measured', '')} |")
+    return "\n".join(rows)
+
+
+def qor_table(records):
+    rows = ["| core | lanes | width | target | LUT | FF | carry | BRAM | DSP | Fmax (MHz) | LUT / (N log2 N) |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for rec in records:
+        q, n = rec["qor"], rec["params"].get("lanes")
+        per = f"{q['lut'] / (n * math.log2(n)):.1f}" if n else ""
+        rows.append(f"| {rec['core']} | {n} | {rec['params'].get('width')} | {q['target']} "
+                    f"| {q['lut']} | {q['ff']} | {q['carry']} | {q['bram']} | {q['dsp']} "
+                    f"| {q['fmax_mhz']:.1f} | {per} |")
+    return "\n".join(rows)
+
+
+def ratio_rows(seed=0):
+    """ZV / RL / ZL ratios of ReLU-like tensors at AlexNet's published densities, for the
+    paper's fp32 window (32 x 32 bit) and an int16 one (8 x 16 bit)."""
+    import numpy as np
+    from .golden.zvc import compression_ratios, relu_like
+    rows = []
+    for layer, density in (("conv0", 0.49), ("conv1", 0.36), ("conv4", 0.22), ("fc1", 0.31)):
+        for lanes, width, dtype in ((32, 32, np.float32), (8, 16, np.int16)):
+            tensor = relu_like((96, 27, 27), density, dtype=dtype, rng=seed)
+            r = compression_ratios(tensor, lanes=lanes, width=width)
+            rows.append({"layer": layer, "published_density": density, "lanes": lanes,
+                         "width": width, **r})
+    return rows
+
+
+def _ratio_table(rows):
+    lines = ["| AlexNet layer | density | window | ZV | RL | ZL |", "|---|---:|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['layer']} | {r['density']:.2f} | {r['lanes']} x {r['width']} bit "
+                     f"| {r['zv']:.2f}x | {r['rl']:.2f}x | {r['zl']:.2f}x |")
+    return "\n".join(lines)
+
+
+def _plots(output, sims, records):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for sim in sims:
+        thr = sim["results"].get("throughput", {})
+        if not thr or sim["core"] == "zvc-loopback":
+            continue
+        xs = sorted(thr, key=float)
+        ax.plot([float(x) for x in xs], [thr[x]["windows_per_cycle"] for x in xs], marker="o",
+                label=f"{sim['core']} {sim['params']['lanes']}x{sim['params']['width']}")
+    ax.set_xlabel("density (fraction of non-zero elements)")
+    ax.set_ylabel("windows per cycle (always-ready sink)")
+    ax.set_ylim(0, 1.1)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    paths.append(output / "throughput_vs_density.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for core in sorted({r["core"] for r in records}):
+        points = sorted((r["params"]["lanes"], r["qor"]["lut"]) for r in records
+                        if r["core"] == core and r["qor"]["target"] == "ecp5-85f"
+                        and r["params"].get("width") == 16)
+        if len(points) < 2:
+            continue
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o", label=f"{core} (width 16, ecp5-85f)")
+        scale = ys[-1] / (xs[-1] * math.log2(xs[-1]))
+        ax.plot(xs, [scale * x * math.log2(x) for x in xs], linestyle="--", alpha=0.5,
+                label=f"N log2 N through {core}'s largest point")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("lanes (N)")
+    ax.set_ylabel("LUT4")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    paths.append(output / "luts_vs_lanes.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def _selected(cores):
+    names = {c.name for c in CORES}
+    for name in cores or ():
+        if name not in names:
+            raise ParameterError(f"unknown core '{name}'; known cores: {', '.join(sorted(names))}")
+    return [c for c in CORES if not cores or c.name in cores]
+
+
+def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
+             skip_sim=False, readme=None):
+    """Run the main job and write ``report.md``, ``report.json`` and plots to ``output``.
+
+    Returns the process exit code: 0 when every simulation passed and every build ran.
+    """
+    from .synth.flow import TARGETS
+    for target in targets or ():
+        if target not in TARGETS:
+            raise ParameterError(f"unknown target '{target}'; known targets: {', '.join(TARGETS)}")
+    selected = _selected(cores)
+    output, build_root = Path(output), Path(build_root)
+    output.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for core in selected:
+        for config in core.flow:
+            params = core.resolve(config.params)
+            if config.sim and not skip_sim:
+                jobs.append(("sim", core, params, None))
+            for target in config.targets:
+                if not skip_synth and (not targets or target in targets):
+                    jobs.append(("synth", core, params, target))
+
+    sims, records, failures = [], [], []
+    started = time.monotonic()
+    for index, (kind, core, params, target) in enumerate(jobs, 1):
+        label = f"[{index}/{len(jobs)}] {kind} {core.name} " + \
+            " ".join(f"{k}={v}" for k, v in params.items()) + (f" {target}" if target else "")
+        _progress(f"{label} ...")
+        t0 = time.monotonic()
+        try:
+            if kind == "sim":
+                from .sim.runner import run_testbench
+                results = run_testbench(core.name, params, build_root=build_root, check=False)
+                sims.append({"core": core.name, "params": params, "results": results})
+                if not results.get("passed"):
+                    failures.append(label)
+                status = "PASS" if results.get("passed") else "FAIL"
+            else:
+                from .synth.flow import synthesize
+                module = core.module_name(params)
+                qor = synthesize(core.build(params), name=module, target=target,
+                                 build_dir=build_root / "synth" / f"{module}-{target}")
+                records.append({"core": core.name, "params": params, "qor": qor.to_dict()})
+                status = f"{qor.lut} LUT, {qor.ff} FF, {qor.fmax_mhz:.1f} MHz"
+        except Exception as error:  # keep going; the report and the exit code say it failed
+            failures.append(f"{label}: {type(error).__name__}: {error}")
+            status = f"ERROR {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        _progress(f"{label}: {status} ({time.monotonic() - t0:.0f} s)")
+
+    ratios = ratio_rows()
+    plots = _plots(output, sims, records)
+    report = {
+        "sims": sims, "synth": records, "ratios": ratios, "failures": failures,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (output / "report.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    body = flow_markdown(sims, records, ratios)
+    md = ["# dnnhw flow report", "",
+          f"{len(jobs)} jobs in {report['seconds']:.0f} s; "
+          f"{'all passed' if not failures else f'{len(failures)} FAILED'}.", ""]
+    md += [f"- FAILED: {f}" for f in failures]
+    md += ["", body, ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    (output / "report.md").write_text("\n".join(md) + "\n")
+    if readme:
+        _update_readme(Path(readme), body)
+    _progress(f"report: {output / 'report.md'}, {output / 'report.json'}")
+    if failures:
+        print(f"{len(failures)} job(s) failed:", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def flow_markdown(sims, records, ratios):
+    parts = []
+    if records:
+        parts += ["### Synthesis (out of context, register to register)", "", qor_table(records), ""]
+    if sims:
+        parts += ["### Throughput and latency (cocotb, Verilator, always-ready sink)", "",
+                  throughput_table(sims), ""]
+    parts += ["### ZV vs RL vs ZL on ReLU-like tensors at AlexNet's published densities", "",
+              _ratio_table(ratios), ""]
+    return "\n".join(parts)
+
+
+def _update_readme(path, body):
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ParameterError(f"{path} has no {README_BEGIN} ... {README_END} section to rewrite")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_BEGIN}\n{body}\n{README_END}{tail}")

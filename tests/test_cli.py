@@ -1,0 +1,119 @@
+"""The dnnhw command: listing, generation, sidecars and error messages."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from dnnhw.catalog import CORES, ParameterError, get_core
+from dnnhw.cli import main
+
+
+def test_list_shows_every_core_and_legal_values(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for core in CORES:
+        assert core.name in out
+    assert "lanes" in out and "4, 8, 16, 32" in out and "8, 16, 32" in out
+
+
+@pytest.mark.parametrize("core", ["zvc-compress", "zvc-decompress"])
+def test_generate_writes_verilog_and_sidecar(core, tmp_path, capsys):
+    assert main(["generate", core, "--param", "lanes=8", "--param", "width=16",
+                 "-o", str(tmp_path)]) == 0
+    module = f"dnnhw_{core.replace('-', '_')}_lanes8_width16"
+    verilog = (tmp_path / f"{module}.v").read_text()
+    sidecar = json.loads((tmp_path / f"{module}.json").read_text())
+    assert f"module {module}(" in verilog
+    assert sidecar["module"] == module and sidecar["params"] == {"lanes": 8, "width": 16}
+    ports = {p["name"]: p for p in sidecar["ports"]}
+    for name, stream in sidecar["streams"].items():
+        assert stream["payload"] in ports and stream["valid"] in ports and stream["ready"] in ports
+        assert ports[stream["payload"]]["width"] == stream["width"]
+        assert f"input [{stream['width'] - 1}:0] {stream['payload']}" in verilog or \
+            f"output [{stream['width'] - 1}:0] {stream['payload']}" in verilog
+        data = stream["fields"]["data"]
+        assert data == {"offset": 0, "width": 128, "count": 8, "element_width": 16}
+        assert stream["fields"]["last"]["width"] == 1
+    words = sidecar["streams"]["o" if core == "zvc-compress" else "i"]["fields"]
+    assert words["length"] == {"offset": 128, "width": 4}
+    assert isinstance(sidecar["latency"], int) and sidecar["throughput"]
+
+
+def test_module_names_are_unique_per_parameters():
+    core = get_core("zvc-compress")
+    names = {core.module_name({"lanes": n, "width": w}) for n in (4, 8, 16, 32) for w in (8, 16, 32)}
+    assert len(names) == 12
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["generate", "zvc-compress", "--param", "lanes=7"],
+     "parameter 'lanes' must be one of 4, 8, 16, 32, got 7"),
+    (["generate", "zvc-compress", "--param", "width=wide"],
+     "parameter 'width' must be an integer in 8, 16, 32, got 'wide'"),
+    (["generate", "zvc-compress", "--param", "depth=3"],
+     "core 'zvc-compress' has no parameter 'depth'; its parameters are: lanes, width"),
+    (["generate", "zvc-compress", "--param", "lanes"], "--param takes NAME=VALUE"),
+    (["generate", "no-such-core"], "unknown core 'no-such-core'; known cores: zvc-compress"),
+    (["synth", "zvc-compress", "--target", "xc7a35t"], "unknown target 'xc7a35t'; known targets: ice40-up5k"),
+    (["sim", "zvc-compress", "--sim", "modelsim"], "simulator"),
+    (["flow", "--cores", "nope"], "unknown core 'nope'"),
+    (["flow", "--targets", "nope"], "unknown target 'nope'"),
+])
+def test_bad_input_exits_nonzero_naming_the_parameter(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ratios_prints_three_ratios(capsys, tmp_path):
+    import numpy as np
+    from dnnhw.golden.zvc import relu_like
+    assert main(["ratios"]) == 0
+    out = capsys.readouterr().out
+    assert "conv0" in out and "| ZV | RL | ZL |" in out.replace("  (lanes=32, width=32)", "")
+    path = tmp_path / "t.npy"
+    np.save(path, relu_like((16, 16), 0.3, rng=0))
+    assert main(["ratios", str(path)]) == 0
+    assert str(path) in capsys.readouterr().out
+
+
+def test_component_errors_name_the_parameter():
+    from dnnhw.rtl.zvc import ZVCCompressor, ZVCDecompressor
+    with pytest.raises(ValueError, match="lanes must be one of 4, 8, 16, 32, got 5"):
+        ZVCCompressor(lanes=5, width=8)
+    with pytest.raises(ValueError, match="width must be one of 8, 16, 32, got 64"):
+        ZVCDecompressor(lanes=8, width=64)
+    with pytest.raises(TypeError, match="lanes must be an integer, got '8'"):
+        ZVCCompressor(lanes="8", width=8)
+
+
+ROOT = Path(__file__).resolve().parent.parent / "dnnhw"
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split(".")[0], 0
+        elif isinstance(node, ast.ImportFrom):
+            yield (node.module or "").split(".")[0], node.level
+
+
+@pytest.mark.parametrize("package,allowed", [
+    ("rtl", {"amaranth"}),
+    ("golden", {"numpy"}),
+])
+def test_layer_imports(package, allowed):
+    """rtl imports amaranth only, golden numpy only (plus the standard library and
+    relative imports within the same package)."""
+    import sys
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    for path in sorted((ROOT / package).glob("*.py")):
+        for module, level in _imports(path):
+            if level == 1:
+                continue  # within the package
+            assert level == 0, f"{path.name} reaches out of dnnhw.{package} with a relative import"
+            assert module in allowed or module in stdlib, \
+                f"{path.name} imports {module}; dnnhw.{package} may import only {sorted(allowed)}"
