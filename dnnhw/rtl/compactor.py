@@ -94,7 +94,8 @@ class BubbleCollapser(wiring.Component):
                     value = here | arriving
                 else:
                     value = here
-                lane = Signal(lane_layout, name=f"s{stage}_lane{p}")
+                # Data only: no reset, which keeps reset out of every lane's logic.
+                lane = Signal(lane_layout, name=f"s{stage}_lane{p}", reset_less=True)
                 if self._registered:
                     m.d.sync += lane.eq(value)
                 else:

@@ -68,7 +68,7 @@ class BubbleExpander(wiring.Component):
 
     def _delay(self, m, value, cycles, name):
         for k in range(cycles):
-            reg = Signal.like(value, name=f"{name}_d{k}")
+            reg = Signal.like(value, name=f"{name}_d{k}", reset_less=True)
             m.d.sync += reg.eq(value)
             value = reg
         return value
@@ -119,7 +119,7 @@ class BubbleExpander(wiring.Component):
                     value = here | (lanes[p - step].as_value() & moves.replicate(lane_layout.size))
                 else:
                     value = here
-                lane = Signal(lane_layout, name=f"x{stage}_lane{p}")
+                lane = Signal(lane_layout, name=f"x{stage}_lane{p}", reset_less=True)
                 if self._registered:
                     m.d.sync += lane.eq(value)
                 else:

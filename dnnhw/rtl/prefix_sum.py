@@ -78,7 +78,7 @@ class PrefixCount(wiring.Component):
                     value = sums[j] + sums[block_base + half - 1]
                 else:
                     value = sums[j]
-                lane = Signal(count_shape, name=f"l{level}_sum{j}")
+                lane = Signal(count_shape, name=f"l{level}_sum{j}", reset_less=True)
                 if self._registered:
                     m.d.sync += lane.eq(value)
                 else:

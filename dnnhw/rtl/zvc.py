@@ -52,12 +52,16 @@ def word_layout(lanes, width):
 
 
 class _Delay:
-    """Registers a value for a number of cycles in ``m.d.sync`` (under the caller's enable)."""
+    """Registers a value for a number of cycles in ``m.d.sync`` (under the caller's enable).
+
+    Data is delayed without reset (keeping reset out of wide enables and selects); pass
+    ``reset=True`` for the valid bits that must be clear after reset.
+    """
 
     @staticmethod
-    def line(m, value, cycles, name):
+    def line(m, value, cycles, name, *, reset=False):
         for k in range(cycles):
-            reg = Signal.like(value, name=f"{name}_d{k}")
+            reg = Signal.like(value, name=f"{name}_d{k}", reset_less=not reset)
             m.d.sync += reg.eq(value)
             value = reg
         return value
@@ -77,8 +81,8 @@ class ZVCCompressor(wiring.Component):
        restarts at 0 after ``last``) and shifts the window to it, splitting it into the up
        to three words it touches and counting the words it completes.
     5. The shift-and-append buffer ORs the first of them into the partial word it holds
-       and writes the completed words, up to two a cycle, into two interleaved word
-       queues that the output reads alternately.
+       and writes the completed words, up to two a cycle, into a four-word ring that
+       the output reads in order.
 
     The pipeline stalls as one under an enable computed from registers only, so
     ``i.ready`` never depends combinationally on ``o.ready``, and no wide select depends
@@ -88,7 +92,7 @@ class ZVCCompressor(wiring.Component):
     slots per cycle and a window takes ``M + nonzeros`` slots, so the input rate is
     ``min(1, N / mean slots per window)``: 1.00 at every density whose mean compressed
     window fits a word, and the port bound above that (a dense window is ``N + M`` slots).
-    The queues absorb bursts of dense windows. A frame whose last window completes three
+    The ring absorbs bursts of dense windows. A frame whose last window completes three
     words at once (only when ``M > 1``) costs one extra cycle.
 
     Parameters
@@ -106,8 +110,8 @@ class ZVCCompressor(wiring.Component):
         Compressed words; ``last`` and a short ``length`` on a frame's final word.
     """
 
-    #: Depth of each of the two interleaved output word queues.
-    QUEUE_DEPTH = 2
+    #: Words the output ring holds (bursts of dense windows wait there).
+    QUEUE_WORDS = 4
 
     def __init__(self, *, lanes=8, width=16):
         _check(lanes, width)
@@ -133,7 +137,7 @@ class ZVCCompressor(wiring.Component):
     @property
     def latency(self):
         """Cycles from an input transfer to the output word it completes (stall-free):
-        input register, prefix levels, collapser stages, placer, queue."""
+        input register, prefix levels, collapser stages, placer, ring."""
         return 3 + 2 * ceil_log2(self._lanes)
 
     @property
@@ -152,9 +156,9 @@ class ZVCCompressor(wiring.Component):
         advance = Signal()
         pipe = Module()
         valid0 = Signal()
-        data0 = Signal(data.ArrayLayout(unsigned(w), n))
-        mask0 = Signal(n)
-        last0 = Signal()
+        data0 = Signal(data.ArrayLayout(unsigned(w), n), reset_less=True)
+        mask0 = Signal(n, reset_less=True)
+        last0 = Signal(reset_less=True)
         pipe.d.sync += [
             valid0.eq(self.i.valid),
             data0.eq(self.i.payload.data),
@@ -176,14 +180,18 @@ class ZVCCompressor(wiring.Component):
         length = _Delay.line(pipe, length_p, delay_c, "length")
         mask = _Delay.line(pipe, mask_p, delay_c, "mask_c")
         last = _Delay.line(pipe, _Delay.line(pipe, last0, delay_p, "last"), delay_c, "last_c")
-        valid = _Delay.line(pipe, _Delay.line(pipe, valid0, delay_p, "valid"), delay_c, "valid_c")
+        valid = _Delay.line(pipe, _Delay.line(pipe, valid0, delay_p, "valid", reset=True),
+                            delay_c, "valid_c", reset=True)
         compressed = Signal((n + ms) * w)   # mask slots, then the packed non-zeros
         pipe.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
 
         # Placer: the frame's running offset within the current word.
         offset = Signal(log_n)
-        placed = Signal(3 * word_bits)      # the window at its offset: up to three words
+        placed = Signal(3 * word_bits, reset_less=True)  # the window at its offset: up to 3 words
         placed_words = Signal(range(4))     # words it completes (the frame's last rounds up)
+        placed_any = Signal()               # placed_words != 0, and
+        placed_two = Signal()               # placed_words >= 2, as flags of their own so
+                                            # the ring's write enables are one LUT deep
         placed_last = Signal()
         placed_length = Signal(range(n + 1))  # valid slots of the final word, if last
         placed_valid = Signal()
@@ -197,33 +205,40 @@ class ZVCCompressor(wiring.Component):
         with pipe.If(valid):
             with pipe.If(last):
                 end = total - 1
+                words = (end >> log_n) + 1
                 pipe.d.sync += [
-                    placed_words.eq((end >> log_n) + 1),
+                    placed_words.eq(words),
+                    placed_any.eq(1),
+                    placed_two.eq(words >= 2),
                     placed_length.eq(end[:log_n] + 1),
                     offset.eq(0),
                 ]
             with pipe.Else():
+                words = total >> log_n
                 pipe.d.sync += [
-                    placed_words.eq(total >> log_n),
+                    placed_words.eq(words),
+                    placed_any.eq(words != 0),
+                    placed_two.eq(words >= 2),
                     placed_length.eq(n),
                     offset.eq(total[:log_n]),
                 ]
         m.submodules.pipe = EnableInserter(advance)(pipe)
 
-        # --- shift-and-append buffer and the two interleaved word queues --------------
-        banks = [fifo.SyncFIFO(width=word_layout(n, w).size, depth=self.QUEUE_DEPTH)
-                 for _ in range(2)]
-        m.submodules.bank0, m.submodules.bank1 = banks
+        # --- shift-and-append buffer and the output word ring -------------------------
+        # Completed words go, up to two a cycle, into a ring of QUEUE_WORDS registers
+        # that the output reads in order. Every select and enable of the wide datapath
+        # is at most two LUTs from flip-flops: the write pointer is one-hot, `room` is
+        # registered, and the placer hands over its word count as flags.
+        depth = self.QUEUE_WORDS
+        ring = [Signal(word_layout(n, w), name=f"ring{k}", reset_less=True) for k in range(depth)]
+        write_at = Signal(depth, init=1)    # one-hot: the entry the next word goes to
+        read_at = Signal(range(depth))
+        level = Signal(range(depth + 1))
         partial = Signal(word_bits)         # the word being filled, zero above the data
         flush = Signal()                    # `partial` is a complete final word to write alone
         flush_length = Signal(range(n + 1))
-        write_bank = Signal()               # bank of the next word written
-        read_bank = Signal()                # bank of the next word read
 
-        # `room`: both banks can take a word this cycle. Registered (predicted from this
-        # cycle's writes and reads) so the wide selects and enables it drives start at a
-        # flip-flop.
-        room = Signal(init=1)
+        room = Signal(init=1)               # the ring can take two words this cycle
         take = Signal()
         m.d.comb += [
             advance.eq(~placed_valid | (room & ~flush)),
@@ -231,8 +246,7 @@ class ZVCCompressor(wiring.Component):
             self.i.ready.eq(advance),
         ]
 
-        # The words written this cycle. Their data never depends on `take` or `room`,
-        # only on registers: the enables alone say whether they are written.
+        # The words written this cycle; their data depends on registers only.
         merged = [partial | placed[:word_bits], placed[word_bits:2 * word_bits],
                   placed[2 * word_bits:]]
         emitted = [Signal(word_layout(n, w), name=f"emit{k}") for k in range(2)]
@@ -249,9 +263,13 @@ class ZVCCompressor(wiring.Component):
                 emitted[0].last.eq(1),
                 emitted[0].length.eq(flush_length),
             ]
-        emit_count = Signal(range(3))
+        write_first = Signal()              # a word goes to entry `write_at`
+        write_second = Signal()             # and another to the entry after it
+        m.d.comb += [
+            write_first.eq(take & placed_any | flush & room),
+            write_second.eq(take & placed_two),
+        ]
         with m.If(take):
-            m.d.comb += emit_count.eq(Mux(placed_words > 2, 2, placed_words))
             with m.Switch(placed_words):
                 for count in range(3):
                     with m.Case(count):
@@ -262,29 +280,28 @@ class ZVCCompressor(wiring.Component):
                     m.d.sync += [partial.eq(merged[2]), flush.eq(1),
                                  flush_length.eq(placed_length)]
         with m.Elif(flush & room):
-            m.d.comb += emit_count.eq(1)
             m.d.sync += [partial.eq(0), flush.eq(0)]
 
-        for index, bank in enumerate(banks):
-            first = write_bank == index     # this bank takes the first emitted word
-            m.d.comb += [
-                bank.w_data.eq(Mux(first, emitted[0], emitted[1])),
-                bank.w_en.eq(Mux(first, emit_count >= 1, emit_count >= 2)),
-            ]
-        m.d.sync += write_bank.eq(write_bank ^ emit_count[0])
-        m.d.sync += room.eq(Cat(
-            bank.w_level + (bank.w_en & bank.w_rdy) - (bank.r_en & bank.r_rdy) < self.QUEUE_DEPTH
-            for bank in banks).all())
+        for k in range(depth):
+            before = (k - 1) % depth
+            with m.If(write_first & write_at[k] | write_second & write_at[before]):
+                m.d.sync += ring[k].eq(Mux(write_at[k], emitted[0], emitted[1]))
+        with m.If(write_second):
+            m.d.sync += write_at.eq(write_at.rotate_left(2))
+        with m.Elif(write_first):
+            m.d.sync += write_at.eq(write_at.rotate_left(1))
 
-        head = Mux(read_bank, banks[1].r_data, banks[0].r_data)
+        popped = Signal()
         m.d.comb += [
-            self.o.valid.eq(Mux(read_bank, banks[1].r_rdy, banks[0].r_rdy)),
-            self.o.payload.eq(head),
-            banks[0].r_en.eq(self.o.ready & ~read_bank),
-            banks[1].r_en.eq(self.o.ready & read_bank),
+            self.o.valid.eq(level != 0),
+            self.o.payload.eq(Array(ring)[read_at]),
+            popped.eq(self.o.valid & self.o.ready),
         ]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += read_bank.eq(~read_bank)
+        with m.If(popped):
+            m.d.sync += read_at.eq(read_at + 1)
+        level_next = Signal(range(depth + 3))
+        m.d.comb += level_next.eq(level + write_first + write_second - popped)
+        m.d.sync += [level.eq(level_next), room.eq(level_next <= depth - 2)]
         return m
 
 
@@ -359,7 +376,7 @@ class ZVCDecompressor(wiring.Component):
         slots = words * n
 
         # --- word buffer --------------------------------------------------------------
-        buffer = [Signal(n * w, name=f"word{k}") for k in range(words)]
+        buffer = [Signal(n * w, name=f"word{k}", reset_less=True) for k in range(words)]
         word_last = Signal(words)
         word_length = [Signal(range(n + 1), name=f"word{k}_length") for k in range(words)]
         tail = Signal(2)                    # next word register to write
@@ -428,10 +445,10 @@ class ZVCDecompressor(wiring.Component):
 
         pipe = Module()
         valid0 = Signal()
-        mask0 = Signal(n)
-        packed0 = Signal(n * w)
-        last0 = Signal()
-        malformed0 = Signal()
+        mask0 = Signal(n, reset_less=True)
+        packed0 = Signal(n * w, reset_less=True)
+        last0 = Signal(reset_less=True)
+        malformed0 = Signal(reset_less=True)
         # A truncated final window keeps only the slots before the frame's end.
         present = Cat(~end_known | (ms + s < to_end) for s in range(n))
         pipe.d.sync += [
@@ -444,7 +461,7 @@ class ZVCDecompressor(wiring.Component):
         pipe.submodules.expander = expander = BubbleExpander(lanes=n, width=w, registered=True)
         pipe.d.comb += [expander.packed.eq(packed0), expander.mask.eq(mask0)]
         delay = expander.latency
-        valid = _Delay.line(pipe, valid0, delay, "valid")
+        valid = _Delay.line(pipe, valid0, delay, "valid", reset=True)
         last = _Delay.line(pipe, last0, delay, "last")
         bad = _Delay.line(pipe, malformed0, delay, "malformed")
         m.submodules.pipe = EnableInserter(advance)(pipe)
