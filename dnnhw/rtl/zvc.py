@@ -78,22 +78,22 @@ class ZVCCompressor(wiring.Component):
     3. A bubble collapser packs the non-zeros (``log2 N`` stages); the compressed window is
        the mask slots followed by the packed lanes, ``M + nonzeros`` slots long.
     4. The placer keeps the running slot offset of the frame (a ``log2 N``-bit loop that
-       restarts at 0 after ``last``) and shifts the window to it, splitting it into the up
-       to three words it touches and counting the words it completes.
+       restarts at 0 after ``last``) and shifts the window to it, splitting it into the
+       words it touches and counting the words it completes.
     5. The shift-and-append buffer ORs the first of them into the partial word it holds
-       and writes the completed words, up to two a cycle, into a four-word ring that
-       the output reads in order.
+       and writes the completed words, up to ``banks`` a cycle, into that many
+       interleaved word queues (memories) that the output reads in turn.
 
-    The pipeline stalls as one under an enable computed from registers only, so
-    ``i.ready`` never depends combinationally on ``o.ready``, and no wide select depends
-    on anything but registers.
+    The pipeline never stalls: no enable fans out over the wide datapath. Flow control is
+    by credit instead: ``i.ready`` holds while every queue has room for one word from each
+    window in flight (a window writes at most one word to each queue), computed from
+    registers only, so it never depends combinationally on ``o.ready``.
 
     Throughput: one window per cycle while the output keeps up. The output port carries N
     slots per cycle and a window takes ``M + nonzeros`` slots, so the input rate is
     ``min(1, N / mean slots per window)``: 1.00 at every density whose mean compressed
     window fits a word, and the port bound above that (a dense window is ``N + M`` slots).
-    The ring absorbs bursts of dense windows. A frame whose last window completes three
-    words at once (only when ``M > 1``) costs one extra cycle.
+    The queues absorb bursts of dense windows.
 
     Parameters
     ----------
@@ -110,8 +110,8 @@ class ZVCCompressor(wiring.Component):
         Compressed words; ``last`` and a short ``length`` on a frame's final word.
     """
 
-    #: Words the output ring holds (bursts of dense windows wait there).
-    QUEUE_WORDS = 4
+    #: Words each queue holds beyond one per window in flight (absorbs dense bursts).
+    QUEUE_SLACK = 4
 
     def __init__(self, *, lanes=8, width=16):
         _check(lanes, width)
@@ -135,10 +135,26 @@ class ZVCCompressor(wiring.Component):
         return -(-self._lanes // self._width)
 
     @property
+    def banks(self):
+        """Interleaved output queues: the most words one window can complete (2, or 3
+        when the mask takes more than one slot and the frame ends), to a power of two."""
+        return 2 if self.mask_slots == 1 else 4
+
+    @property
+    def in_flight(self):
+        """Windows between the input and the queues: input register, prefix levels,
+        collapser stages, placer."""
+        return 2 + 2 * ceil_log2(self._lanes)
+
+    @property
+    def queue_depth(self):
+        return self.in_flight + self.QUEUE_SLACK
+
+    @property
     def latency(self):
         """Cycles from an input transfer to the output word it completes (stall-free):
-        input register, prefix levels, collapser stages, placer, ring."""
-        return 3 + 2 * ceil_log2(self._lanes)
+        the pipeline, then a queue's memory write and its read register."""
+        return self.in_flight + 2
 
     @property
     def throughput(self):
@@ -151,157 +167,121 @@ class ZVCCompressor(wiring.Component):
         n, w, ms = self._lanes, self._width, self.mask_slots
         log_n, log_w = exact_log2(n), exact_log2(w)
         word_bits = n * w
+        n_banks = self.banks
 
-        # --- pipeline: mask, prefix count, collapse, place; stalls as one --------------
-        advance = Signal()
-        pipe = Module()
+        # --- pipeline: mask, prefix count, collapse, place --------------------------------
+        accepted = Signal()
+        m.d.comb += accepted.eq(self.i.valid & self.i.ready)
         valid0 = Signal()
         data0 = Signal(data.ArrayLayout(unsigned(w), n), reset_less=True)
         mask0 = Signal(n, reset_less=True)
         last0 = Signal(reset_less=True)
-        pipe.d.sync += [
-            valid0.eq(self.i.valid),
+        m.d.sync += [
+            valid0.eq(accepted),
             data0.eq(self.i.payload.data),
             last0.eq(self.i.payload.last),
             mask0.eq(Cat(self.i.payload.data[j] != 0 for j in range(n))),
         ]
-        pipe.submodules.prefix = prefix = PrefixCount(count=n, registered=True)
-        pipe.submodules.collapser = collapser = BubbleCollapser(lanes=n, width=w, registered=True)
-        pipe.d.comb += prefix.bits.eq(~mask0)
+        m.submodules.prefix = prefix = PrefixCount(count=n, registered=True)
+        m.submodules.collapser = collapser = BubbleCollapser(lanes=n, width=w, registered=True)
+        m.d.comb += prefix.bits.eq(~mask0)
         delay_p = prefix.latency
-        data_p = _Delay.line(pipe, data0, delay_p, "data")
-        mask_p = _Delay.line(pipe, mask0, delay_p, "mask")
-        pipe.d.comb += [collapser.elements.eq(data_p), collapser.keep.eq(mask_p)]
+        data_p = _Delay.line(m, data0, delay_p, "data")
+        mask_p = _Delay.line(m, mask0, delay_p, "mask")
+        m.d.comb += [collapser.elements.eq(data_p), collapser.keep.eq(mask_p)]
         for j in range(n):
-            pipe.d.comb += collapser.shift[j].eq(prefix.counts[j])
+            m.d.comb += collapser.shift[j].eq(prefix.counts[j])
         length_p = Signal(range(n + ms + 1))
-        pipe.d.comb += length_p.eq(ms + n - prefix.total)
+        m.d.comb += length_p.eq(ms + n - prefix.total)
         delay_c = collapser.latency
-        length = _Delay.line(pipe, length_p, delay_c, "length")
-        mask = _Delay.line(pipe, mask_p, delay_c, "mask_c")
-        last = _Delay.line(pipe, _Delay.line(pipe, last0, delay_p, "last"), delay_c, "last_c")
-        valid = _Delay.line(pipe, _Delay.line(pipe, valid0, delay_p, "valid", reset=True),
+        length = _Delay.line(m, length_p, delay_c, "length")
+        mask = _Delay.line(m, mask_p, delay_c, "mask_c")
+        last = _Delay.line(m, _Delay.line(m, last0, delay_p, "last"), delay_c, "last_c")
+        valid = _Delay.line(m, _Delay.line(m, valid0, delay_p, "valid", reset=True),
                             delay_c, "valid_c", reset=True)
         compressed = Signal((n + ms) * w)   # mask slots, then the packed non-zeros
-        pipe.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
+        m.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
 
         # Placer: the frame's running offset within the current word.
         offset = Signal(log_n)
-        placed = Signal(3 * word_bits, reset_less=True)  # the window at its offset: up to 3 words
-        placed_words = Signal(range(4))     # words it completes (the frame's last rounds up)
-        placed_any = Signal()               # placed_words != 0, and
-        placed_two = Signal()               # placed_words >= 2, as flags of their own so
-                                            # the ring's write enables are one LUT deep
-        placed_last = Signal()
-        placed_length = Signal(range(n + 1))  # valid slots of the final word, if last
+        placed = Signal(3 * word_bits, reset_less=True)  # the window at its offset
+        placed_words = Signal(range(4), reset_less=True)  # words it completes
+        placed_last = Signal(reset_less=True)
+        placed_length = Signal(range(n + 1), reset_less=True)  # final word's valid slots
         placed_valid = Signal()
         total = Signal(range(2 * n + ms))
-        pipe.d.comb += total.eq(offset + length)
-        pipe.d.sync += [
+        m.d.comb += total.eq(offset + length)
+        m.d.sync += [
             placed_valid.eq(valid),
             placed_last.eq(last),
             placed.eq(compressed << Cat(Const(0, log_w), offset)),
         ]
-        with pipe.If(valid):
-            with pipe.If(last):
-                end = total - 1
-                words = (end >> log_n) + 1
-                pipe.d.sync += [
-                    placed_words.eq(words),
-                    placed_any.eq(1),
-                    placed_two.eq(words >= 2),
-                    placed_length.eq(end[:log_n] + 1),
-                    offset.eq(0),
-                ]
-            with pipe.Else():
-                words = total >> log_n
-                pipe.d.sync += [
-                    placed_words.eq(words),
-                    placed_any.eq(words != 0),
-                    placed_two.eq(words >= 2),
-                    placed_length.eq(n),
-                    offset.eq(total[:log_n]),
-                ]
-        m.submodules.pipe = EnableInserter(advance)(pipe)
+        with m.If(last):
+            # The frame ends: its last word is complete whatever its fill.
+            end = total - 1
+            m.d.sync += [
+                placed_words.eq((end >> log_n) + 1),
+                placed_length.eq(end[:log_n] + 1),
+            ]
+        with m.Else():
+            m.d.sync += [placed_words.eq(total >> log_n), placed_length.eq(n)]
+        with m.If(valid):
+            m.d.sync += offset.eq(Mux(last, 0, total[:log_n]))
 
-        # --- shift-and-append buffer and the output word ring -------------------------
-        # Completed words go, up to two a cycle, into a ring of QUEUE_WORDS registers
-        # that the output reads in order. Every select and enable of the wide datapath
-        # is at most two LUTs from flip-flops: the write pointer is one-hot, `room` is
-        # registered, and the placer hands over its word count as flags.
-        depth = self.QUEUE_WORDS
-        ring = [Signal(word_layout(n, w), name=f"ring{k}", reset_less=True) for k in range(depth)]
-        write_at = Signal(depth, init=1)    # one-hot: the entry the next word goes to
-        read_at = Signal(range(depth))
-        level = Signal(range(depth + 1))
+        # --- shift-and-append buffer and the interleaved word queues --------------------
+        banks = [fifo.SyncFIFOBuffered(width=word_layout(n, w).size, depth=self.queue_depth)
+                 for _ in range(n_banks)]
+        for index, bank in enumerate(banks):
+            m.submodules[f"queue{index}"] = bank
         partial = Signal(word_bits)         # the word being filled, zero above the data
-        flush = Signal()                    # `partial` is a complete final word to write alone
-        flush_length = Signal(range(n + 1))
-
-        room = Signal(init=1)               # the ring can take two words this cycle
-        take = Signal()
-        m.d.comb += [
-            advance.eq(~placed_valid | (room & ~flush)),
-            take.eq(placed_valid & room & ~flush),
-            self.i.ready.eq(advance),
-        ]
-
-        # The words written this cycle; their data depends on registers only.
         merged = [partial | placed[:word_bits], placed[word_bits:2 * word_bits],
                   placed[2 * word_bits:]]
-        emitted = [Signal(word_layout(n, w), name=f"emit{k}") for k in range(2)]
-        for k in range(2):
-            final = placed_last & (placed_words == k + 1)
-            m.d.comb += [
-                emitted[k].data.eq(merged[k]),
-                emitted[k].last.eq(final),
-                emitted[k].length.eq(Mux(final, placed_length, n)),
-            ]
-        with m.If(flush):
-            m.d.comb += [
-                emitted[0].data.eq(partial),
-                emitted[0].last.eq(1),
-                emitted[0].length.eq(flush_length),
-            ]
-        write_first = Signal()              # a word goes to entry `write_at`
-        write_second = Signal()             # and another to the entry after it
-        m.d.comb += [
-            write_first.eq(take & placed_any | flush & room),
-            write_second.eq(take & placed_two),
-        ]
-        with m.If(take):
+        with m.If(placed_valid):
             with m.Switch(placed_words):
                 for count in range(3):
                     with m.Case(count):
                         m.d.sync += partial.eq(merged[count])
-                with m.Case(3):
-                    # Only when M > 1: the third word is the frame's last; write it
-                    # on its own next cycle.
-                    m.d.sync += [partial.eq(merged[2]), flush.eq(1),
-                                 flush_length.eq(placed_length)]
-        with m.Elif(flush & room):
-            m.d.sync += [partial.eq(0), flush.eq(0)]
+                with m.Default():
+                    m.d.sync += partial.eq(0)
 
-        for k in range(depth):
-            before = (k - 1) % depth
-            with m.If(write_first & write_at[k] | write_second & write_at[before]):
-                m.d.sync += ring[k].eq(Mux(write_at[k], emitted[0], emitted[1]))
-        with m.If(write_second):
-            m.d.sync += write_at.eq(write_at.rotate_left(2))
-        with m.Elif(write_first):
-            m.d.sync += write_at.eq(write_at.rotate_left(1))
+        # Words one window completes: two, or three when a multi-slot mask ends a frame.
+        most_words = 2 if ms == 1 else 3
+        emitted = [Signal(word_layout(n, w), name=f"emit{k}") for k in range(most_words)]
+        for k, word in enumerate(emitted):
+            final = placed_last & (placed_words == k + 1)
+            m.d.comb += [
+                word.data.eq(merged[k]),
+                word.last.eq(final),
+                word.length.eq(Mux(final, placed_length, n)),
+            ]
+        write_bank = Signal(range(n_banks))  # the queue of the next word
+        for index, bank in enumerate(banks):
+            order = Signal(range(n_banks), name=f"order{index}")  # this queue's word today
+            m.d.comb += [
+                order.eq(index - write_bank),
+                bank.w_data.eq(Array(emitted + [emitted[0]] * (n_banks - len(emitted)))[order]),
+                bank.w_en.eq(placed_valid & (order < placed_words)),
+            ]
+        with m.If(placed_valid):
+            m.d.sync += write_bank.eq(write_bank + placed_words)
 
-        popped = Signal()
+        read_bank = Signal(range(n_banks))
         m.d.comb += [
-            self.o.valid.eq(level != 0),
-            self.o.payload.eq(Array(ring)[read_at]),
-            popped.eq(self.o.valid & self.o.ready),
+            self.o.valid.eq(Array(b.r_rdy for b in banks)[read_bank]),
+            self.o.payload.eq(Array(b.r_data for b in banks)[read_bank]),
         ]
-        with m.If(popped):
-            m.d.sync += read_at.eq(read_at + 1)
-        level_next = Signal(range(depth + 3))
-        m.d.comb += level_next.eq(level + write_first + write_second - popped)
-        m.d.sync += [level.eq(level_next), room.eq(level_next <= depth - 2)]
+        for index, bank in enumerate(banks):
+            m.d.comb += bank.r_en.eq(self.o.ready & (read_bank == index))
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += read_bank.eq(read_bank + 1)
+
+        # --- credit: every queue keeps room for one word per window in flight -----------
+        windows = Signal(range(self.in_flight + 2))
+        m.d.sync += windows.eq(windows + accepted - placed_valid)
+        fullest = banks[0].w_level
+        for bank in banks[1:]:
+            fullest = Mux(bank.w_level > fullest, bank.w_level, fullest)
+        m.d.comb += self.i.ready.eq(fullest + windows < self.queue_depth)
         return m
 
 
@@ -516,7 +496,7 @@ class ZVCLoopback(wiring.Component):
     @property
     def latency(self):
         """Compressor latency plus decompressor latency (stall-free, one-window frames)."""
-        return (3 + 2 * ceil_log2(self._lanes)) + (3 + 3 * ceil_log2(self._lanes))
+        return ZVCCompressor.latency.fget(self) + (3 + 3 * ceil_log2(self._lanes))
 
     @property
     def throughput(self):
