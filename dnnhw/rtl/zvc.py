@@ -153,8 +153,8 @@ class ZVCCompressor(wiring.Component):
     @property
     def latency(self):
         """Cycles from an input transfer to the output word it completes (stall-free):
-        the pipeline, then a queue's memory write and its read register."""
-        return self.in_flight + 2
+        the pipeline, a queue's memory write and read register, the output register."""
+        return self.in_flight + 3
 
     @property
     def throughput(self):
@@ -216,15 +216,13 @@ class ZVCCompressor(wiring.Component):
             placed_last.eq(last),
             placed.eq(compressed << Cat(Const(0, log_w), offset)),
         ]
-        with m.If(last):
-            # The frame ends: its last word is complete whatever its fill.
-            end = total - 1
-            m.d.sync += [
-                placed_words.eq((end >> log_n) + 1),
-                placed_length.eq(end[:log_n] + 1),
-            ]
-        with m.Else():
-            m.d.sync += [placed_words.eq(total >> log_n), placed_length.eq(n)]
+        # A frame's last word is complete whatever its fill: round the count up, and its
+        # valid slots are the fill (N when it is full). No carry chain beyond `total`.
+        fill = total[:log_n]
+        m.d.sync += [
+            placed_words.eq((total >> log_n) + (last & (fill != 0))),
+            placed_length.eq(Mux(last & (fill != 0), fill, n)),
+        ]
         with m.If(valid):
             m.d.sync += offset.eq(Mux(last, 0, total[:log_n]))
 
@@ -265,23 +263,32 @@ class ZVCCompressor(wiring.Component):
         with m.If(placed_valid):
             m.d.sync += write_bank.eq(write_bank + placed_words)
 
+        # The output is a register: the queues' read data does not reach the port through
+        # the queue select.
         read_bank = Signal(range(n_banks))
-        m.d.comb += [
-            self.o.valid.eq(Array(b.r_rdy for b in banks)[read_bank]),
-            self.o.payload.eq(Array(b.r_data for b in banks)[read_bank]),
-        ]
+        load = Signal()
+        head_valid = Array(b.r_rdy for b in banks)[read_bank]
+        m.d.comb += load.eq(~self.o.valid | self.o.ready)
         for index, bank in enumerate(banks):
-            m.d.comb += bank.r_en.eq(self.o.ready & (read_bank == index))
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += read_bank.eq(read_bank + 1)
+            m.d.comb += bank.r_en.eq(load & (read_bank == index))
+        with m.If(load):
+            m.d.sync += [
+                self.o.valid.eq(head_valid),
+                self.o.payload.eq(Array(b.r_data for b in banks)[read_bank]),
+            ]
+            with m.If(head_valid):
+                m.d.sync += read_bank.eq(read_bank + 1)
 
         # --- credit: every queue keeps room for one word per window in flight -----------
-        windows = Signal(range(self.in_flight + 2))
-        m.d.sync += windows.eq(windows + accepted - placed_valid)
-        fullest = banks[0].w_level
-        for bank in banks[1:]:
-            fullest = Mux(bank.w_level > fullest, bank.w_level, fullest)
-        m.d.comb += self.i.ready.eq(fullest + windows < self.queue_depth)
+        # `free[b]` = depth - words in queue b - windows in flight (each may write one
+        # word to b). A window reserves a word in every queue when it enters; the placer
+        # hands back the reservations it does not use; a read frees a word.
+        free = [Signal(range(self.queue_depth + 1), init=self.queue_depth, name=f"free{b}")
+                for b in range(n_banks)]
+        m.d.comb += self.i.ready.eq(Cat(f != 0 for f in free).all())
+        for f, bank in zip(free, banks):
+            m.d.sync += f.eq(f - accepted + (placed_valid & ~bank.w_en)
+                             + (bank.r_en & bank.r_rdy))
         return m
 
 
