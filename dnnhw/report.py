@@ -112,7 +112,8 @@ def _plots(output, sims, records):
     ax.set_ylabel("windows per cycle (always-ready sink)")
     ax.set_ylim(0, 1.1)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
     fig.tight_layout()
     paths.append(output / "throughput_vs_density.png")
     fig.savefig(paths[-1], dpi=120)
@@ -135,7 +136,8 @@ def _plots(output, sims, records):
     ax.set_xlabel("lanes (N)")
     ax.set_ylabel("LUT4")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
     fig.tight_layout()
     paths.append(output / "luts_vs_lanes.png")
     fig.savefig(paths[-1], dpi=120)
