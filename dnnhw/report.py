@@ -12,10 +12,11 @@ from pathlib import Path
 from .catalog import CORES, ParameterError
 
 
-__all__ = ["run_flow", "summarize_sim", "throughput_table", "qor_table", "ratio_rows"]
+__all__ = ["run_flow", "summarize_sim", "throughput_table", "qor_table", "ratio_rows", "flow_sections"]
 
-README_BEGIN = "<!-- dnnhw-flow:begin -->"
-README_END = "<!-- dnnhw-flow:end -->"
+# The README keeps one section per kind of result, so a synthesis-only or a
+# simulation-only run of the flow refreshes just its own part.
+README_SECTIONS = ("synth", "sim", "ratios")
 
 
 def _progress(text):
@@ -210,7 +211,8 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
         "seconds": round(time.monotonic() - started, 1),
     }
     (output / "report.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    body = flow_markdown(sims, records, ratios)
+    sections = flow_sections(sims, records, ratios)
+    body = "\n".join(sections.values())
     md = ["# dnnhw flow report", "",
           f"{len(jobs)} jobs in {report['seconds']:.0f} s; "
           f"{'all passed' if not failures else f'{len(failures)} FAILED'}.", ""]
@@ -218,7 +220,7 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
     md += ["", body, ""] + [f"![{p.stem}]({p.name})" for p in plots]
     (output / "report.md").write_text("\n".join(md) + "\n")
     if readme:
-        _update_readme(Path(readme), body)
+        _update_readme(Path(readme), sections)
     _progress(f"report: {output / 'report.md'}, {output / 'report.json'}")
     if failures:
         print(f"{len(failures)} job(s) failed:", file=sys.stderr)
@@ -228,22 +230,29 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
     return 0
 
 
-def flow_markdown(sims, records, ratios):
-    parts = []
+def flow_sections(sims, records, ratios):
+    """Markdown per README section, for the kinds of result this run produced."""
+    sections = {}
     if records:
-        parts += ["### Synthesis (out of context, register to register)", "", qor_table(records), ""]
+        sections["synth"] = "\n".join(
+            ["### Synthesis (out of context, register to register)", "", qor_table(records), ""])
     if sims:
-        parts += ["### Throughput and latency (cocotb, Verilator, always-ready sink)", "",
-                  throughput_table(sims), ""]
-    parts += ["### ZV vs RL vs ZL on ReLU-like tensors at AlexNet's published densities", "",
-              _ratio_table(ratios), ""]
-    return "\n".join(parts)
+        sections["sim"] = "\n".join(
+            ["### Throughput and latency (cocotb, Verilator, always-ready sink)", "",
+             throughput_table(sims), ""])
+    sections["ratios"] = "\n".join(
+        ["### ZV vs RL vs ZL on ReLU-like tensors at AlexNet's published densities", "",
+         _ratio_table(ratios), ""])
+    return sections
 
 
-def _update_readme(path, body):
+def _update_readme(path, sections):
     text = path.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ParameterError(f"{path} has no {README_BEGIN} ... {README_END} section to rewrite")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_BEGIN}\n{body}\n{README_END}{tail}")
+    for name, body in sections.items():
+        begin, end = f"<!-- dnnhw-flow:{name}:begin -->", f"<!-- dnnhw-flow:{name}:end -->"
+        if begin not in text or end not in text:
+            raise ParameterError(f"{path} has no {begin} ... {end} section to rewrite")
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{body}\n{end}{tail}"
+    path.write_text(text)
