@@ -83,8 +83,10 @@ def describe(component, *, core, module, params):
         "ports": ports,
         "streams": streams,
         "signals": signals,
-        "latency": getattr(component, "latency", None),
-        "throughput": getattr(component, "throughput", None),
+        # Looked up on the class so that a property which raises is not taken for a
+        # component that documents no latency.
+        "latency": component.latency if hasattr(type(component), "latency") else None,
+        "throughput": component.throughput if hasattr(type(component), "throughput") else None,
     }
 
 

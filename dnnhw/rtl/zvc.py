@@ -51,6 +51,19 @@ def word_layout(lanes, width):
                               "length": range(lanes + 1), "last": 1})
 
 
+def _compressor_in_flight(lanes):
+    return 2 + 2 * ceil_log2(lanes)
+
+
+def _compressor_latency(lanes):
+    return _compressor_in_flight(lanes) + 3
+
+
+def _decompressor_latency(lanes):
+    # Word register, head extraction, expander (prefix, collapse, expand), queue.
+    return 3 + 3 * ceil_log2(lanes)
+
+
 class _Delay:
     """Registers a value for a number of cycles in ``m.d.sync`` (under the caller's enable).
 
@@ -144,7 +157,7 @@ class ZVCCompressor(wiring.Component):
     def in_flight(self):
         """Windows between the input and the queues: input register, prefix levels,
         collapser stages, placer."""
-        return 2 + 2 * ceil_log2(self._lanes)
+        return _compressor_in_flight(self._lanes)
 
     @property
     def queue_depth(self):
@@ -154,7 +167,7 @@ class ZVCCompressor(wiring.Component):
     def latency(self):
         """Cycles from an input transfer to the output word it completes (stall-free):
         the pipeline, a queue's memory write and read register, the output register."""
-        return self.in_flight + 3
+        return _compressor_latency(self._lanes)
 
     @property
     def throughput(self):
@@ -348,7 +361,7 @@ class ZVCDecompressor(wiring.Component):
     @property
     def latency(self):
         """Cycles from the input transfer that completes a window to that window's output."""
-        return 3 + 3 * ceil_log2(self._lanes)
+        return _decompressor_latency(self._lanes)
 
     @property
     def throughput(self):
@@ -366,18 +379,28 @@ class ZVCDecompressor(wiring.Component):
         buffer = [Signal(n * w, name=f"word{k}", reset_less=True) for k in range(words)]
         word_last = Signal(words)
         word_length = [Signal(range(n + 1), name=f"word{k}_length") for k in range(words)]
-        tail = Signal(2)                    # next word register to write
-        head = Signal(range(slots))         # slot of the head window's mask
+        # Pointers count one lap further than the ring (words mod 8, slots mod 8N), so a
+        # full ring (4 words held) is told from an empty one.
+        tail = Signal(3)                    # next word to write; register tail[:2]
+        head = Signal(log_n + 3)            # slot of the head window's mask
         head_word = head[log_n:]
         head_offset = head[:log_n]
-        held = Signal(range(slots))         # slots from head to tail (at most 3N)
-        m.d.comb += held.eq((Cat(Const(0, log_n), tail) - head)[:log_n + 2])
+        held = Signal(range(slots + 1))     # slots from head to tail
+        words_held = Signal(range(words + 1))
+        m.d.comb += [
+            held.eq((Cat(Const(0, log_n), tail) - head)[:log_n + 3]),
+            words_held.eq((tail - head_word)[:3]),
+            # A word register is free once the head has left it.
+            self.i.ready.eq(words_held != words),
+        ]
 
-        m.d.comb += self.i.ready.eq(held <= 2 * n)
         with m.If(self.i.valid & self.i.ready):
-            in_use = Cat(s < self.i.payload.length for s in range(n))
-            cleaned = self.i.payload.data.as_value() & Cat(b.replicate(w) for b in in_use)
-            with m.Switch(tail):
+            in_use = Signal(n)
+            m.d.comb += in_use.eq(Cat(s < self.i.payload.length for s in range(n)))
+            cleaned = Signal(n * w)
+            m.d.comb += cleaned.eq(self.i.payload.data.as_value()
+                                   & Cat(in_use[s].replicate(w) for s in range(n)))
+            with m.Switch(tail[:2]):
                 for k in range(words):
                     with m.Case(k):
                         m.d.sync += [buffer[k].eq(cleaned),
@@ -388,7 +411,7 @@ class ZVCDecompressor(wiring.Component):
         # --- head window --------------------------------------------------------------
         ring = Cat(*buffer)
         window = Signal((ms + n) * w)
-        m.d.comb += window.eq(Cat(ring, ring).bit_select(head * w, (ms + n) * w))
+        m.d.comb += window.eq(Cat(ring, ring).bit_select(head[:log_n + 2] * w, (ms + n) * w))
         mask = Signal(n)
         m.d.comb += mask.eq(window[:n])
         nonzeros = Signal(range(n + 1))
@@ -398,18 +421,16 @@ class ZVCDecompressor(wiring.Component):
 
         # The current frame ends in the first word at or after the head word that has
         # `last` set; only words between head and tail count.
-        words_held = Signal(range(words))
-        m.d.comb += words_held.eq(tail - head_word)
         end_known = Signal()
-        end_word = Signal(2)                # word register holding the frame's end
+        end_word = Signal(3)                # word (pointer value) holding the frame's end
         to_end = Signal(range(slots + 1))   # slots from head to the frame's end
         for k in reversed(range(words)):    # reversed: the nearest word wins
-            index = (head_word + k)[:2]
-            with m.If((k < words_held) & word_last.bit_select(index, 1)):
+            index = (head_word + k)[:3]
+            with m.If((k < words_held) & word_last.bit_select(index[:2], 1)):
                 m.d.comb += [
                     end_known.eq(1),
                     end_word.eq(index),
-                    to_end.eq(k * n + Array(word_length)[index] - head_offset),
+                    to_end.eq(k * n + Array(word_length)[index[:2]] - head_offset),
                 ]
         is_last = Signal()
         malformed = Signal()
@@ -437,11 +458,12 @@ class ZVCDecompressor(wiring.Component):
         last0 = Signal(reset_less=True)
         malformed0 = Signal(reset_less=True)
         # A truncated final window keeps only the slots before the frame's end.
-        present = Cat(~end_known | (ms + s < to_end) for s in range(n))
+        present = Signal(n)
+        m.d.comb += present.eq(Cat(~end_known | (ms + s < to_end) for s in range(n)))
         pipe.d.sync += [
             valid0.eq(pop),
             mask0.eq(mask),
-            packed0.eq(window[ms * w:] & Cat(b.replicate(w) for b in present)),
+            packed0.eq(window[ms * w:] & Cat(present[s].replicate(w) for s in range(n))),
             last0.eq(is_last),
             malformed0.eq(malformed),
         ]
@@ -503,7 +525,7 @@ class ZVCLoopback(wiring.Component):
     @property
     def latency(self):
         """Compressor latency plus decompressor latency (stall-free, one-window frames)."""
-        return ZVCCompressor.latency.fget(self) + (3 + 3 * ceil_log2(self._lanes))
+        return _compressor_latency(self._lanes) + _decompressor_latency(self._lanes)
 
     @property
     def throughput(self):
