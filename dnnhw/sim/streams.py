@@ -1,0 +1,351 @@
+"""Stream drivers and monitors for ``amaranth.lib.stream`` ports, built from the sidecar.
+
+:class:`PayloadFormat`
+    Packs a payload dict into the flat port integer and back, from the sidecar's
+    ``fields`` (offsets and widths; arrays as lists of ints).
+:class:`StreamSource`
+    Drives a DUT sink (``i``): sends queued payloads, raises ``valid`` on idle cycles
+    with probability ``1 - idle`` (seeded), and once raised holds ``valid`` and the
+    payload until the transfer. On idle cycles it scrambles the payload (a DUT must not
+    look at it while ``valid`` is low).
+:class:`StreamSink`
+    Drives a DUT source's ``ready`` low with probability ``backpressure`` and collects
+    what is transferred. It checks the stream rules on the DUT side: once ``valid`` is
+    high it stays high, with a stable payload, until the transfer; a violation fails the
+    test at once (:class:`StreamProtocolError`).
+
+Timing, race-free with Verilator and Icarus: inputs are written just after a rising
+edge, and handshakes are sampled in the ``ReadOnly`` phase of the same cycle, when
+everything combinational has settled. A transfer "at cycle c" happens on the edge that
+ends cycle ``c``; cycle numbers count clock periods from time zero, so numbers from a
+source and a sink on the same clock compare directly (latency = sink cycle - source
+cycle; a registered stage has latency 1).
+
+Both ends record the cycle of every transfer, so throughput (transfers per cycle over
+their active window) and latencies follow from :meth:`stats` and ``cycles``.
+"""
+
+import collections
+import random
+
+import cocotb
+from cocotb.triggers import Event, ReadOnly, RisingEdge
+from cocotb.utils import get_sim_time
+
+
+__all__ = ["PayloadFormat", "StreamSource", "StreamSink", "StreamProtocolError",
+           "stream_stats"]
+
+
+class StreamProtocolError(AssertionError):
+    """The DUT broke a stream rule (valid dropped or payload changed before ready)."""
+
+
+class PayloadFormat:
+    """Pack/unpack a stream payload described by a sidecar ``streams`` entry.
+
+    ``fields`` maps a name to ``{"offset", "width"}`` plus ``{"count",
+    "element_width"}`` for arrays. A payload without fields (a plain shape) is packed
+    from and to a bare int under the name ``None``.
+    """
+
+    def __init__(self, entry):
+        self.width = int(entry["width"])
+        self.fields = {}
+        for name, f in entry.get("fields", {}).items():
+            count = f.get("count")
+            elem = f.get("element_width")
+            if count is not None and elem is None:
+                elem = f["width"] // count
+            self.fields[name] = (int(f["offset"]), int(f["width"]),
+                                 None if count is None else int(count),
+                                 None if elem is None else int(elem))
+
+    def pack(self, fields):
+        """The port value of ``fields`` (a dict; missing fields are 0, arrays are lists
+        of ints, element 0 at the lowest bits)."""
+        if not self.fields:
+            value = int(fields)
+            if value < 0 or value >> self.width:
+                raise ValueError(f"payload {value} does not fit in {self.width} bits")
+            return value
+        value = 0
+        for name, v in fields.items():
+            try:
+                offset, width, count, elem = self.fields[name]
+            except KeyError:
+                raise KeyError(f"payload has no field {name!r}; fields: "
+                               f"{', '.join(self.fields)}") from None
+            if count is not None:
+                if len(v) != count:
+                    raise ValueError(f"field {name!r} takes {count} elements, got {len(v)}")
+                packed, limit = 0, 1 << elem
+                for k, e in enumerate(v):
+                    e = int(e)
+                    if e < 0 or e >= limit:
+                        raise ValueError(f"{name}[{k}] = {e} does not fit in {elem} bits")
+                    packed |= e << (k * elem)
+                v = packed
+            else:
+                v = int(v)
+                if v < 0 or v >> width:
+                    raise ValueError(f"field {name!r} = {v} does not fit in {width} bits")
+            value |= v << offset
+        return value
+
+    def pack_many(self, **columns):
+        """Pack many payloads at once: each keyword is a field, given as a sequence with
+        one entry per payload (arrays: a 2-D array, one row per payload). Returns a list
+        of port values; fields not given are 0. Uses a byte-level fast path for arrays of
+        8/16/32/64-bit elements (NumPy)."""
+        import numpy as np
+        count = None
+        parts = []
+        for name, column in columns.items():
+            try:
+                offset, width, n, elem = self.fields[name]
+            except KeyError:
+                raise KeyError(f"payload has no field {name!r}; fields: "
+                               f"{', '.join(self.fields)}") from None
+            column = np.asarray(column)
+            if count is None:
+                count = len(column)
+            elif len(column) != count:
+                raise ValueError(f"field {name!r} has {len(column)} entries, expected {count}")
+            if column.size and (column.min() < 0 or (int(column.max()) >> (elem or width))):
+                raise ValueError(f"field {name!r} has values that do not fit in "
+                                 f"{elem or width} bits")
+            if n is not None:
+                if column.ndim != 2 or column.shape[1] != n:
+                    raise ValueError(f"field {name!r} needs shape (payloads, {n}), "
+                                     f"got {column.shape}")
+                if elem in (8, 16, 32, 64):
+                    raw = np.ascontiguousarray(column.astype(f"<u{elem // 8}"))
+                    step = n * elem // 8
+                    blob = raw.tobytes()
+                    values = [int.from_bytes(blob[k * step:(k + 1) * step], "little")
+                              for k in range(count)]
+                else:
+                    values = [sum(int(e) << (j * elem) for j, e in enumerate(row))
+                              for row in column]
+            else:
+                values = [int(v) for v in column]
+            parts.append((offset, values))
+        out = [0] * (count or 0)
+        for offset, values in parts:
+            for k, v in enumerate(values):
+                out[k] |= v << offset
+        return out
+
+    def unpack(self, value):
+        """The fields of port value ``value``: ints, arrays as lists of ints."""
+        value = int(value)
+        if not self.fields:
+            return value
+        out = {}
+        for name, (offset, width, count, elem) in self.fields.items():
+            v = (value >> offset) & ((1 << width) - 1)
+            if count is not None:
+                mask = (1 << elem) - 1
+                out[name] = [(v >> (k * elem)) & mask for k in range(count)]
+            else:
+                out[name] = v
+        return out
+
+
+def _cycle(period_ns):
+    return round(get_sim_time(unit="ns") / period_ns)
+
+
+def stream_stats(cycles):
+    """Transfers, first/last cycle, active cycles and transfers per active cycle of a
+    list of transfer cycle numbers."""
+    n = len(cycles)
+    if not n:
+        return {"beats": 0, "first_cycle": None, "last_cycle": None,
+                "active_cycles": 0, "beats_per_cycle": None}
+    active = cycles[-1] - cycles[0] + 1
+    return {"beats": n, "first_cycle": cycles[0], "last_cycle": cycles[-1],
+            "active_cycles": active, "beats_per_cycle": n / active}
+
+
+class _StreamEnd:
+    def __init__(self, dut, sidecar, name, *, period_ns, seed):
+        entry = sidecar["streams"][name]
+        self.name = name
+        self.format = PayloadFormat(entry)
+        self.valid = getattr(dut, entry["valid"])
+        self.ready = getattr(dut, entry["ready"])
+        self.payload = getattr(dut, entry["payload"])
+        self.clk = getattr(dut, sidecar["clock"])
+        self.period_ns = period_ns
+        self.rng = random.Random(seed)
+        self.cycles = []          # cycle number of every transfer
+        self._task = None
+
+    def start(self):
+        """Start driving (after reset). Returns self."""
+        if self._task is None:
+            self._task = cocotb.start_soon(self._run())
+        return self
+
+    def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def stats(self):
+        return stream_stats(self.cycles)
+
+    def clear_stats(self):
+        self.cycles = []
+
+
+class StreamSource(_StreamEnd):
+    """Drive the DUT's sink stream ``name`` (default ``"i"``).
+
+    Items are payload dicts (packed with :class:`PayloadFormat`) or ints (already
+    packed). ``idle`` is the probability of an idle cycle before each item.
+    """
+
+    def __init__(self, dut, sidecar, name="i", *, idle=0.0, period_ns=10, seed=0,
+                 scramble=True):
+        super().__init__(dut, sidecar, name, period_ns=period_ns, seed=seed)
+        if not 0.0 <= idle < 1.0:
+            raise ValueError(f"idle must be in [0, 1), got {idle}")
+        self.idle = idle
+        self.scramble = scramble
+        self._queue = collections.deque()
+        self._more = Event()
+        self._drained = Event()
+        self._drained.set()
+
+    def send(self, items):
+        """Queue ``items`` (dicts or ints)."""
+        pack = self.format.pack
+        added = False
+        for item in items:
+            self._queue.append(item if isinstance(item, int) else pack(item))
+            added = True
+        if added:
+            self._drained.clear()
+            self._more.set()
+
+    @property
+    def pending(self):
+        return len(self._queue)
+
+    async def wait_drained(self):
+        """Until every queued item has been transferred."""
+        await self._drained.wait()
+
+    async def _run(self):
+        edge, settled = RisingEdge(self.clk), ReadOnly()
+        valid, period, rng, width = False, self.period_ns, self.rng, self.format.width
+        queue, idle = self._queue, self.idle
+        await edge
+        while True:
+            if not valid:
+                if not queue:
+                    self.valid.value = 0
+                    self._drained.set()
+                    self._more.clear()
+                    await self._more.wait()
+                    await edge
+                    continue
+                if idle and rng.random() < idle:
+                    self.valid.value = 0
+                    if self.scramble:
+                        self.payload.value = rng.getrandbits(width)
+                else:
+                    self.payload.value = queue[0]
+                    self.valid.value = 1
+                    valid = True
+            await settled
+            fire = valid and self.ready.value == 1
+            if fire:
+                self.cycles.append(_cycle(period))
+            await edge
+            if fire:
+                queue.popleft()
+                valid = False
+
+
+class StreamSink(_StreamEnd):
+    """Collect the DUT's source stream ``name`` (default ``"o"``).
+
+    ``backpressure`` is the probability that ``ready`` is low in a cycle. Transfers are
+    appended to ``items`` (unpacked dicts; the packed ints when ``unpack=False``) and
+    their cycles to ``cycles``. ``callback(item, cycle)``, if given, sees each transfer.
+    """
+
+    def __init__(self, dut, sidecar, name="o", *, backpressure=0.0, period_ns=10, seed=0,
+                 unpack=True, callback=None, check=True):
+        super().__init__(dut, sidecar, name, period_ns=period_ns, seed=seed)
+        if not 0.0 <= backpressure < 1.0:
+            raise ValueError(f"backpressure must be in [0, 1), got {backpressure}")
+        self.backpressure = backpressure
+        self.unpack = unpack
+        self.callback = callback
+        self.check = check
+        self.items = []
+        self._waiting = None   # (count, Event)
+
+    async def wait_for(self, count, *, timeout_cycles=None):
+        """Until ``count`` items have been received in total; with ``timeout_cycles``,
+        fail (:class:`TimeoutError`) if that many cycles pass first."""
+        if len(self.items) >= count:
+            return
+        event = Event()
+        self._waiting = (count, event)
+        if timeout_cycles is None:
+            await event.wait()
+            return
+        from cocotb.triggers import ClockCycles, First
+        timer = ClockCycles(self.clk, timeout_cycles)
+        fired = await First(event.wait(), timer)
+        if fired is timer:
+            raise TimeoutError(
+                f"stream {self.name!r}: {len(self.items)} of {count} transfers after "
+                f"{timeout_cycles} more cycles (the DUT stalls or drops data)")
+
+    async def _run(self):
+        edge, settled = RisingEdge(self.clk), ReadOnly()
+        period, rng, bp = self.period_ns, self.rng, self.backpressure
+        unpack = self.format.unpack if self.unpack else None
+        ready_now = None
+        held = None          # payload of a transfer offered but not yet accepted
+        await edge
+        while True:
+            ready = not (bp and rng.random() < bp)
+            if ready is not ready_now:
+                self.ready.value = int(ready)
+                ready_now = ready
+            await settled
+            valid = self.valid.value == 1
+            if held is not None or valid:
+                payload = self.payload.value.to_unsigned()
+                if self.check and held is not None:
+                    cycle = _cycle(period)
+                    if not valid:
+                        raise StreamProtocolError(
+                            f"stream {self.name!r}: valid fell at cycle {cycle} before "
+                            f"the transfer (ready was low)")
+                    if payload != held:
+                        raise StreamProtocolError(
+                            f"stream {self.name!r}: payload changed at cycle {cycle} "
+                            f"while valid and not ready: {held:#x} -> {payload:#x}")
+                if ready:
+                    cycle = _cycle(period)
+                    self.cycles.append(cycle)
+                    item = unpack(payload) if unpack else payload
+                    self.items.append(item)
+                    if self.callback is not None:
+                        self.callback(item, cycle)
+                    held = None
+                    if self._waiting is not None and len(self.items) >= self._waiting[0]:
+                        self._waiting[1].set()
+                        self._waiting = None
+                else:
+                    held = payload
+            await edge
