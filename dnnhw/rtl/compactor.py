@@ -3,6 +3,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ._checks import check_bool, check_int
+
 
 __all__ = ["BubbleCollapser"]
 
@@ -40,13 +42,9 @@ class BubbleCollapser(wiring.Component):
     """
 
     def __init__(self, *, lanes, width, registered=False):
-        for name, value, lo, hi in (("lanes", lanes, 2, 1024), ("width", width, 1, 64)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
-        if not isinstance(registered, bool):
-            raise TypeError(f"registered must be a bool, got {registered!r}")
+        check_int("lanes", lanes, 2, 1024)
+        check_int("width", width, 1, 64)
+        check_bool("registered", registered)
         self._lanes = lanes
         self._width = width
         self._registered = registered

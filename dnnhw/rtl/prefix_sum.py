@@ -3,6 +3,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from ._checks import check_bool, check_int
+
 
 __all__ = ["PrefixCount", "popcount_tree"]
 
@@ -35,12 +37,8 @@ class PrefixCount(wiring.Component):
     """
 
     def __init__(self, *, count, registered=False):
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise TypeError(f"count must be an integer, got {count!r}")
-        if not 1 <= count <= 1024:
-            raise ValueError(f"count must be in 1..1024, got {count}")
-        if not isinstance(registered, bool):
-            raise TypeError(f"registered must be a bool, got {registered!r}")
+        check_int("count", count, 1, 1024)
+        check_bool("registered", registered)
         self._count = count
         self._registered = registered
         super().__init__({

@@ -80,7 +80,30 @@ class _Delay:
         return value
 
 
-class ZVCCompressor(wiring.Component):
+class _ZVCComponent(wiring.Component):
+    """What the ZV cores share: the window geometry, validated before the signature."""
+
+    def __init__(self, lanes, width, members):
+        _check(lanes, width)
+        self._lanes = lanes
+        self._width = width
+        super().__init__(members(lanes, width))
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def width(self):
+        return self._width
+
+    @property
+    def mask_slots(self):
+        """Slots the mask of one window takes: ``ceil(lanes / width)``."""
+        return -(-self._lanes // self._width)
+
+
+class ZVCCompressor(_ZVCComponent):
     """Zero-value compressor: window stream in, dense compressed words out.
 
     Datapath, every step registered:
@@ -127,25 +150,10 @@ class ZVCCompressor(wiring.Component):
     QUEUE_SLACK = 4
 
     def __init__(self, *, lanes=8, width=16):
-        _check(lanes, width)
-        self._lanes = lanes
-        self._width = width
-        super().__init__({
+        super().__init__(lanes, width, lambda lanes, width: {
             "i": In(stream.Signature(window_layout(lanes, width))),
             "o": Out(stream.Signature(word_layout(lanes, width))),
         })
-
-    @property
-    def lanes(self):
-        return self._lanes
-
-    @property
-    def width(self):
-        return self._width
-
-    @property
-    def mask_slots(self):
-        return -(-self._lanes // self._width)
 
     @property
     def banks(self):
@@ -305,7 +313,7 @@ class ZVCCompressor(wiring.Component):
         return m
 
 
-class ZVCDecompressor(wiring.Component):
+class ZVCDecompressor(_ZVCComponent):
     """Zero-value decompressor, the exact inverse of :class:`ZVCCompressor`.
 
     Compressed words are written whole into four word registers (a circular buffer of
@@ -337,26 +345,11 @@ class ZVCDecompressor(wiring.Component):
     """
 
     def __init__(self, *, lanes=8, width=16):
-        _check(lanes, width)
-        self._lanes = lanes
-        self._width = width
-        super().__init__({
+        super().__init__(lanes, width, lambda lanes, width: {
             "i": In(stream.Signature(word_layout(lanes, width))),
             "o": Out(stream.Signature(window_layout(lanes, width))),
             "error": Out(1),
         })
-
-    @property
-    def lanes(self):
-        return self._lanes
-
-    @property
-    def width(self):
-        return self._width
-
-    @property
-    def mask_slots(self):
-        return -(-self._lanes // self._width)
 
     @property
     def latency(self):
@@ -492,7 +485,7 @@ class ZVCDecompressor(wiring.Component):
         return m
 
 
-class ZVCLoopback(wiring.Component):
+class ZVCLoopback(_ZVCComponent):
     """Compressor feeding decompressor: windows in, the same windows out.
 
     The round trip of the whole engine in one design, for simulation.
@@ -513,10 +506,7 @@ class ZVCLoopback(wiring.Component):
     """
 
     def __init__(self, *, lanes=8, width=16):
-        _check(lanes, width)
-        self._lanes = lanes
-        self._width = width
-        super().__init__({
+        super().__init__(lanes, width, lambda lanes, width: {
             "i": In(stream.Signature(window_layout(lanes, width))),
             "o": Out(stream.Signature(window_layout(lanes, width))),
             "error": Out(1),
