@@ -203,6 +203,9 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
             failures.append(f"{label}: {type(error).__name__}: {error}")
             status = f"ERROR {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         _progress(f"{label}: {status} ({time.monotonic() - t0:.0f} s)")
+        # Keep what is done on disk, so an interrupted run still leaves its records.
+        (output / "report.partial.json").write_text(json.dumps(
+            {"sims": sims, "synth": records, "failures": failures}, indent=1, default=str) + "\n")
 
     ratios = ratio_rows()
     plots = _plots(output, sims, records)
