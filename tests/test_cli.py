@@ -117,3 +117,26 @@ def test_layer_imports(package, allowed):
             assert level == 0, f"{path.name} reaches out of dnnhw.{package} with a relative import"
             assert module in allowed or module in stdlib, \
                 f"{path.name} imports {module}; dnnhw.{package} may import only {sorted(allowed)}"
+
+
+def test_sim_command_runs_the_testbench(tmp_path, capsys):
+    """`dnnhw sim` end to end at the smallest point, with a short run."""
+    config = json.dumps({"densities": [0.5], "throughput_windows": 500, "throughput_frame": 100,
+                         "stall_windows": 200})
+    build = Path(__file__).resolve().parent.parent / "dnnhw-build"
+    out = tmp_path / "sim.json"
+    assert main(["sim", "zvc-compress", "-p", "lanes=4", "-p", "width=8", "--build-dir", str(build),
+                 "--config", config, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "PASS" in text and "density   0.5: 1.0000 windows/cycle" in text
+    assert json.loads(out.read_text())["passed"] is True
+
+
+def test_synth_command_writes_a_qor_record(tmp_path, capsys):
+    out = tmp_path / "qor.json"
+    assert main(["synth", "zvc-compress", "-p", "lanes=4", "-p", "width=8", "--target", "ecp5-85f",
+                 "--build-dir", str(tmp_path / "build"), "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["target"] == "ecp5-85f" and record["lut"] > 0 and record["ff"] > 0
+    assert record["fmax_mhz"] > 0 and record["critical_path"]
+    assert "dnnhw_zvc_compress_lanes4_width8" in capsys.readouterr().out
