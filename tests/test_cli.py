@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dnnhw.catalog import CORES, ParameterError, get_core
+from dnnhw.catalog import CORES, get_core
 from dnnhw.cli import main
 
 
