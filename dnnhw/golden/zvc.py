@@ -207,15 +207,22 @@ def compression_ratios(tensor, *, lanes=32, width=32, run_bits=4):
 
 
 def relu_like(shape, density, *, dtype=np.float32, rng=None, scale=1.0):
-    """A ReLU output with the given fraction of non-zeros: ``max(0, x - t)`` with Gaussian x
-    and t the (1 - density) quantile, as float or signed fixed point (``dtype`` int)."""
+    """A ReLU output with the given fraction of non-zeros, as float or signed fixed point.
+
+    ``max(0, x - t)`` with standard Gaussian ``x`` and ``t`` its ``(1 - density)``
+    quantile (a small offset keeps every kept value non-zero). For an integer ``dtype`` the
+    values are scaled so the largest is a quarter of the type's range (headroom, as a
+    quantized activation would have) and rounded up, so no kept value becomes zero.
+    """
     if not 0.0 <= density <= 1.0:
         raise ValueError(f"density must be in [0, 1], got {density}")
     rng = np.random.default_rng(rng)
     x = rng.standard_normal(shape)
-    threshold = np.quantile(x, 1.0 - density) if 0 < density < 1 else (np.inf if density == 0 else -np.inf)
-    y = np.where(x > threshold, x - (threshold if np.isfinite(threshold) else 0) + 1e-3, 0.0) * scale
+    if density == 0:
+        return np.zeros(shape, dtype=dtype)
+    threshold = np.quantile(x, 1.0 - density) if density < 1 else x.min() - 1.0
+    y = np.where(x > threshold, x - threshold + 1e-3, 0.0) * scale
     if np.issubdtype(np.dtype(dtype), np.integer):
-        info = np.iinfo(dtype)
-        y = np.clip(np.ceil(y * (info.max / max(y.max(), 1e-9) / 4)), 0, info.max)
+        top = np.iinfo(dtype).max
+        y = np.clip(np.ceil(y * (top / 4 / max(y.max(), 1e-9))), 0, top)
     return y.astype(dtype)
