@@ -4,6 +4,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._checks import check_bool, check_int
+from ._pipeline import delay_line
 
 from .prefix_sum import PrefixCount
 from .compactor import BubbleCollapser
@@ -64,13 +65,6 @@ class BubbleExpander(wiring.Component):
         """Prefix count, amount collapse and expansion: one cycle per level each."""
         return 3 * self.stages if self._registered else 0
 
-    def _delay(self, m, value, cycles, name):
-        for k in range(cycles):
-            reg = Signal.like(value, name=f"{name}_d{k}", reset_less=True)
-            m.d.sync += reg.eq(value)
-            value = reg
-        return value
-
     def elaborate(self, platform):
         m = Module()
         n, w = self._lanes, self._width
@@ -80,7 +74,7 @@ class BubbleExpander(wiring.Component):
 
         # Amounts: clear mask bits below each lane, collapsed onto the packed lanes.
         m.d.comb += prefix.bits.eq(~self.mask)
-        mask_p = self._delay(m, self.mask, prefix.latency, "mask")
+        mask_p = delay_line(m, self.mask, prefix.latency, "mask")
         m.d.comb += collapser.keep.eq(mask_p)
         for j in range(n):
             m.d.comb += [
@@ -93,9 +87,9 @@ class BubbleExpander(wiring.Component):
         in_use = Signal(n)
         for i in range(n):
             m.d.comb += in_use[i].eq(i < nonzeros)
-        packed_p = self._delay(m, self.packed, prefix.latency, "packed")
-        in_use_c = self._delay(m, in_use, collapser.latency, "in_use")
-        packed_c = self._delay(m, packed_p, collapser.latency, "packed_c")
+        packed_p = delay_line(m, self.packed, prefix.latency, "packed")
+        in_use_c = delay_line(m, in_use, collapser.latency, "in_use")
+        packed_c = delay_line(m, packed_p, collapser.latency, "packed_c")
 
         lane_layout = data.StructLayout({"value": unsigned(w),
                                          "up": unsigned(collapser.shift_bits)})

@@ -23,6 +23,7 @@ from amaranth.utils import ceil_log2, exact_log2
 from .prefix_sum import PrefixCount, popcount_tree
 from .compactor import BubbleCollapser
 from .expander import BubbleExpander
+from ._pipeline import delay_line
 
 
 __all__ = ["LANES", "WIDTHS", "window_layout", "word_layout", "ZVCCompressor",
@@ -62,22 +63,6 @@ def _compressor_latency(lanes):
 def _decompressor_latency(lanes):
     # Word register, head extraction, expander (prefix, collapse, expand), queue.
     return 3 + 3 * ceil_log2(lanes)
-
-
-class _Delay:
-    """Registers a value for a number of cycles in ``m.d.sync`` (under the caller's enable).
-
-    Data is delayed without reset (keeping reset out of wide enables and selects); pass
-    ``reset=True`` for the valid bits that must be clear after reset.
-    """
-
-    @staticmethod
-    def line(m, value, cycles, name, *, reset=False):
-        for k in range(cycles):
-            reg = Signal.like(value, name=f"{name}_d{k}", reset_less=not reset)
-            m.d.sync += reg.eq(value)
-            value = reg
-        return value
 
 
 class _ZVCComponent(wiring.Component):
@@ -207,18 +192,18 @@ class ZVCCompressor(_ZVCComponent):
         m.submodules.collapser = collapser = BubbleCollapser(lanes=n, width=w, registered=True)
         m.d.comb += prefix.bits.eq(~mask0)
         delay_p = prefix.latency
-        data_p = _Delay.line(m, data0, delay_p, "data")
-        mask_p = _Delay.line(m, mask0, delay_p, "mask")
+        data_p = delay_line(m, data0, delay_p, "data")
+        mask_p = delay_line(m, mask0, delay_p, "mask")
         m.d.comb += [collapser.elements.eq(data_p), collapser.keep.eq(mask_p)]
         for j in range(n):
             m.d.comb += collapser.shift[j].eq(prefix.counts[j])
         length_p = Signal(range(n + ms + 1))
         m.d.comb += length_p.eq(ms + n - prefix.total)
         delay_c = collapser.latency
-        length = _Delay.line(m, length_p, delay_c, "length")
-        mask = _Delay.line(m, mask_p, delay_c, "mask_c")
-        last = _Delay.line(m, _Delay.line(m, last0, delay_p, "last"), delay_c, "last_c")
-        valid = _Delay.line(m, _Delay.line(m, valid0, delay_p, "valid", reset=True),
+        length = delay_line(m, length_p, delay_c, "length")
+        mask = delay_line(m, mask_p, delay_c, "mask_c")
+        last = delay_line(m, delay_line(m, last0, delay_p, "last"), delay_c, "last_c")
+        valid = delay_line(m, delay_line(m, valid0, delay_p, "valid", reset=True),
                             delay_c, "valid_c", reset=True)
         compressed = Signal((n + ms) * w)   # mask slots, then the packed non-zeros
         m.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
@@ -463,9 +448,9 @@ class ZVCDecompressor(_ZVCComponent):
         pipe.submodules.expander = expander = BubbleExpander(lanes=n, width=w, registered=True)
         pipe.d.comb += [expander.packed.eq(packed0), expander.mask.eq(mask0)]
         delay = expander.latency
-        valid = _Delay.line(pipe, valid0, delay, "valid", reset=True)
-        last = _Delay.line(pipe, last0, delay, "last")
-        bad = _Delay.line(pipe, malformed0, delay, "malformed")
+        valid = delay_line(pipe, valid0, delay, "valid", reset=True)
+        last = delay_line(pipe, last0, delay, "last")
+        bad = delay_line(pipe, malformed0, delay, "malformed")
         m.submodules.pipe = EnableInserter(advance)(pipe)
 
         m.submodules.queue = queue = fifo.SyncFIFO(width=window_layout(n, w).size, depth=2)
