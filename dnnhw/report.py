@@ -96,6 +96,18 @@ def _ratio_table(rows):
     return "\n".join(lines)
 
 
+def _save(fig, ax, path):
+    """Grid, legend (when anything is labelled), layout; write ``path`` and close."""
+    import matplotlib.pyplot as plt
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _plots(output, sims, records):
     import matplotlib
     matplotlib.use("Agg")
@@ -112,13 +124,7 @@ def _plots(output, sims, records):
     ax.set_xlabel("density (fraction of non-zero elements)")
     ax.set_ylabel("windows per cycle (always-ready sink)")
     ax.set_ylim(0, 1.1)
-    ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    paths.append(output / "throughput_vs_density.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_save(fig, ax, output / "throughput_vs_density.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for core in sorted({r["core"] for r in records}):
@@ -136,13 +142,7 @@ def _plots(output, sims, records):
     ax.set_yscale("log")
     ax.set_xlabel("lanes (N)")
     ax.set_ylabel("LUT4")
-    ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    paths.append(output / "luts_vs_lanes.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_save(fig, ax, output / "luts_vs_lanes.png"))
     return paths
 
 
