@@ -1,0 +1,511 @@
+"""A bit-serial MAC tile of the Diffy family (Mahmoud et al., MICRO 2018), in four modes.
+
+The tile computes ``filters`` (F) x ``windows`` (W) convolution outputs at once: F filters
+(rows) by W output positions (columns), each output a sum over ``lanes`` (L) input
+channels per step. Its unit of work is a *pallet*: for one kernel position and one group
+of L channels, the L activations of each of the W windows (one *brick* per column) and
+the L weights of each of the F filters. A *group* is the sequence of pallets that
+completes the W x F outputs; its last pallet carries ``last``.
+
+Modes (one generator; only the front-end and the step logic differ):
+
+``diffy``
+    the delta front-end replaces each column's activations with their difference from
+    the previous window's (``d(x) = a(x) - a(x - stride)``; column 0 uses the ``prev``
+    brick, columns flagged ``raw`` keep the raw values), the PEs process the deltas' terms,
+    and the reconstruction back-end rebuilds the outputs with a running sum along X
+    (``o(x) = o(x - 1) + sum(w * d)``, restarting at a ``raw`` column; the last column's
+    outputs carry over to the next group).
+``pragmatic``
+    the same term-serial PEs on the raw activations.
+``stripes``
+    bit-serial over a fixed precision: ``msb + 1`` steps per pallet, one bit per step;
+    bit ``msb`` is the two's complement sign bit when ``msb_signed`` is set.
+``bitparallel``
+    the value-agnostic baseline: L multipliers per PE, one pallet per cycle.
+
+Term-serial step rule (``diffy`` and ``pragmatic``, as in ``dnnhw.golden.diffy``): every
+lane holds the terms of its activation (see :mod:`dnnhw.rtl.terms`). Each step, each
+column takes as its *base* the lowest remaining term offset over its lanes, and every
+lane whose lowest remaining term lies in ``[base, base + 2**shifter_bits - 1]`` retires
+it. The PE shifts each retired term's weight by its offset above the base (second-stage
+shifter, ``0 .. 2**B - 1``), sums the lanes in an adder tree, shifts the sum by the base
+(first-stage, common shifter) and accumulates. The W columns share the pallet's weights,
+so a pallet holds the tile until its slowest column is empty: it takes the maximum over
+columns of their steps, and at least one step (an all-zero pallet still costs a cycle).
+
+Pipeline (one enable, held off only while the output's two-entry buffer is full): input
+join and encode (E), step (S), per-lane shift and adder tree (P), accumulate (Q), result
+(R), then the back-end into the output buffer. S takes the next pallet from E in the step
+that empties the current one, so pallets follow each other without a bubble: with inputs
+always valid and the output always ready, the last output leaves ``steps + latency - 1``
+cycles after the first input transfer, where ``steps`` is the sum of the pallets' steps.
+The ``step`` output is high in every cycle the tile performs a step.
+
+Accumulators are :attr:`acc_width` bits: wide enough for any sum of ``max_products``
+products (``C * R * S`` of a layer) of ``width``-bit weights and ``width + 1``-bit deltas,
+so no output of a layer within that size can overflow.
+
+Parameters
+----------
+lanes : int
+    Activation lanes (input channels per brick), 1..16.
+filters : int
+    Filters (PE rows), 1..16.
+windows : int
+    Windows (PE columns), 1..16.
+width : int
+    Bits of activations and weights (signed two's complement), 8..16.
+shifter_bits : int
+    B: the per-lane shifter reaches ``2**B - 1`` above the base, 0..4.
+mode : str
+    ``"diffy"``, ``"pragmatic"``, ``"stripes"`` or ``"bitparallel"``.
+encoding : str
+    Term encoding of the term-serial modes: ``"best"``, ``"csd"`` or ``"plain"``.
+max_products : int
+    The largest number of products summed into one output, 1..2**20.
+
+Members
+-------
+a : In(stream.Signature(activation_layout))
+    One pallet's activations: ``acts[w * lanes + l]``, ``prev[l]`` (the brick of the
+    window before column 0, used by ``diffy``), ``raw`` (bit w: column w starts a row or
+    is idle), ``last`` (the group's last pallet).
+w : In(stream.Signature(weight_layout))
+    The same pallet's weights: ``weights[f * lanes + l]``.
+o : Out(stream.Signature(output_layout))
+    One beat per group: ``sums[f * windows + w]``.
+step : Out(1)
+    High in every cycle the tile performs a step.
+msb, msb_signed : In
+    ``stripes`` only: the top bit processed (precision - 1) and whether it is a sign bit.
+"""
+
+from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ._checks import check_int
+from .terms import check_encoding, lowest_set_bit, term_bits, term_masks
+
+
+__all__ = ["MODES", "DiffyTile"]
+
+MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
+
+
+def _adder_tree(terms):
+    """The sum of ``terms`` as a balanced tree (log depth)."""
+    terms = list(terms)
+    while len(terms) > 1:
+        pairs = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
+        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
+
+
+class DiffyTile(wiring.Component):
+    __doc__ = __doc__
+
+    #: Cycles from a pallet's input transfer to its group's output transfer when the
+    #: group is that one single-step pallet: E, S, P, Q, R, output buffer.
+    LATENCY = 6
+
+    def __init__(self, *, lanes=4, filters=4, windows=4, width=16, shifter_bits=2,
+                 mode="diffy", encoding="best", max_products=4608):
+        check_int("lanes", lanes, 1, 16)
+        check_int("filters", filters, 1, 16)
+        check_int("windows", windows, 1, 16)
+        check_int("width", width, 8, 16)
+        check_int("shifter_bits", shifter_bits, 0, 4)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        check_encoding(encoding)
+        check_int("max_products", max_products, 1, 1 << 20)
+        self._lanes = lanes
+        self._filters = filters
+        self._windows = windows
+        self._width = width
+        self._shifter_bits = shifter_bits
+        self._mode = mode
+        self._encoding = encoding
+        self._max_products = max_products
+        members = {
+            "a": In(stream.Signature(self.activation_layout)),
+            "w": In(stream.Signature(self.weight_layout)),
+            "o": Out(stream.Signature(self.output_layout)),
+            "step": Out(1),
+        }
+        if mode == "stripes":
+            members["msb"] = In(range(width))
+            members["msb_signed"] = In(1)
+        super().__init__(members)
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def filters(self):
+        return self._filters
+
+    @property
+    def windows(self):
+        return self._windows
+
+    @property
+    def width(self):
+        return self._width
+
+    @property
+    def shifter_bits(self):
+        return self._shifter_bits
+
+    @property
+    def mode(self):
+        return self._mode
+
+    @property
+    def encoding(self):
+        return self._encoding
+
+    @property
+    def max_products(self):
+        return self._max_products
+
+    @property
+    def term_bits(self):
+        """Term offsets per lane: ``width + 1`` for deltas, else ``width``."""
+        return term_bits(self._width, delta=self._mode == "diffy")
+
+    @property
+    def acc_width(self):
+        """Accumulator and output bits: ``|w * d| < 2**(2 * width - 1)``, times
+        ``max_products``, signed."""
+        return 2 * self._width + ceil_log2(self._max_products)
+
+    @property
+    def activation_layout(self):
+        return data.StructLayout({
+            "acts": data.ArrayLayout(signed(self._width), self._windows * self._lanes),
+            "prev": data.ArrayLayout(signed(self._width), self._lanes),
+            "raw": self._windows,
+            "last": 1,
+        })
+
+    @property
+    def weight_layout(self):
+        return data.StructLayout({
+            "weights": data.ArrayLayout(signed(self._width), self._filters * self._lanes),
+        })
+
+    @property
+    def output_layout(self):
+        return data.StructLayout({
+            "sums": data.ArrayLayout(signed(self.acc_width), self._filters * self._windows),
+        })
+
+    @property
+    def latency(self):
+        return self.LATENCY
+
+    @property
+    def throughput(self):
+        return {
+            "diffy": "one step per cycle; a pallet takes max(1, the most steps of any "
+                     "column) over the terms of the activation deltas",
+            "pragmatic": "one step per cycle; a pallet takes max(1, the most steps of any "
+                         "column) over the terms of the raw activations",
+            "stripes": "one pallet per msb + 1 cycles",
+            "bitparallel": "one pallet per cycle",
+        }[self._mode]
+
+    # --- the hardware ---------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        core = Module()       # every pipeline register, advanced by `enable`
+        L, F, W, width = self._lanes, self._filters, self._windows, self._width
+        mode = self._mode
+        serial = mode in ("diffy", "pragmatic")
+        bits = self.term_bits
+        span = (1 << self._shifter_bits) - 1
+        acc_shape = signed(self.acc_width)
+
+        enable = Signal()
+        skid_valid = Signal()
+        m.d.comb += enable.eq(~skid_valid)
+
+        # --- E: join the two input streams, delta front-end, term encoding ---------------
+        e_valid = Signal()
+        s_load = Signal()           # S takes a new pallet this cycle (under enable)
+        accept = Signal()
+        both = self.a.valid & self.w.valid
+        m.d.comb += [
+            accept.eq(both & enable & (~e_valid | s_load)),
+            self.a.ready.eq(accept),
+            self.w.ready.eq(accept),
+        ]
+        first_next = Signal(init=1)           # the next pallet starts a group
+        e_first = Signal()
+        e_last = Signal()
+        e_raw = Signal(W)
+        e_weights = Signal(data.ArrayLayout(signed(width), F * L))
+        if serial:
+            e_mask = [[Signal(bits, name=f"e_mask_{c}_{l}") for l in range(L)] for c in range(W)]
+            e_neg = [[Signal(bits, name=f"e_neg_{c}_{l}") for l in range(L)] for c in range(W)]
+        else:
+            e_value = [[Signal(signed(width), name=f"e_value_{c}_{l}") for l in range(L)]
+                       for c in range(W)]
+        acts = self.a.payload.acts
+        with core.If(accept):
+            core.d.sync += [
+                e_first.eq(first_next),
+                first_next.eq(self.a.payload.last),
+                e_last.eq(self.a.payload.last),
+                e_raw.eq(self.a.payload.raw),
+                e_weights.eq(self.w.payload.weights),
+            ]
+            for c in range(W):
+                for l in range(L):
+                    value = acts[c * L + l]
+                    if mode == "diffy":
+                        before = self.a.payload.prev[l] if c == 0 else acts[(c - 1) * L + l]
+                        delta = Signal(signed(width + 1), name=f"delta_{c}_{l}")
+                        m.d.comb += delta.eq(value - Mux(self.a.payload.raw[c], 0, before))
+                        value = delta
+                    if serial:
+                        mask, neg = term_masks(m, value, bits=bits, encoding=self._encoding,
+                                               name=f"enc_{c}_{l}")
+                        core.d.sync += [e_mask[c][l].eq(mask), e_neg[c][l].eq(neg)]
+                    else:
+                        core.d.sync += e_value[c][l].eq(value)
+        with core.If(accept):
+            core.d.sync += e_valid.eq(1)
+        with core.Elif(s_load):
+            core.d.sync += e_valid.eq(0)
+
+        # --- S: one step of the pallet -----------------------------------------------------
+        s_valid = Signal()
+        s_started = Signal()        # the pallet has taken a step already
+        s_first = Signal()
+        s_last = Signal()
+        s_raw = Signal(W)
+        s_weights = Signal.like(e_weights)
+        s_done = Signal()           # this step empties the pallet
+        # What the step hands to P, per column c and lane l:
+        base = [Signal(range(bits), name=f"base_{c}") for c in range(W)]
+        take = [[Signal(name=f"take_{c}_{l}") for l in range(L)] for c in range(W)]
+        negate = [[Signal(name=f"negate_{c}_{l}") for l in range(L)] for c in range(W)]
+        shift = [[Signal(range(span + 1), name=f"shift_{c}_{l}") for l in range(L)]
+                 for c in range(W)]
+        m.d.comb += s_load.eq(enable & (~s_valid | s_done))
+
+        if serial:
+            s_mask = [[Signal(bits, name=f"s_mask_{c}_{l}") for l in range(L)] for c in range(W)]
+            s_neg = [[Signal(bits, name=f"s_neg_{c}_{l}") for l in range(L)] for c in range(W)]
+            left = []               # the masks after this step
+            for c in range(W):
+                any_term = 0
+                for l in range(L):
+                    any_term = any_term | s_mask[c][l]
+                m.d.comb += base[c].eq(lowest_set_bit(any_term))
+                for l in range(L):
+                    mask = s_mask[c][l]
+                    offset = Signal(range(bits), name=f"offset_{c}_{l}")
+                    above = Signal(range(bits), name=f"above_{c}_{l}")
+                    lowest = mask & ~(mask - 1)
+                    m.d.comb += [
+                        offset.eq(lowest_set_bit(mask)),
+                        above.eq(offset - base[c]),
+                        take[c][l].eq(mask.any() & (above <= span)),
+                        negate[c][l].eq((s_neg[c][l] & lowest).any()),
+                        shift[c][l].eq(above),
+                    ]
+                    after = Signal(bits, name=f"left_{c}_{l}")
+                    m.d.comb += after.eq(Mux(take[c][l], mask & (mask - 1), mask))
+                    left.append((c, l, after))
+            m.d.comb += s_done.eq(~_any_set(after for _, _, after in left))
+            with core.If(s_load):
+                for c in range(W):
+                    for l in range(L):
+                        core.d.sync += [s_mask[c][l].eq(e_mask[c][l]),
+                                        s_neg[c][l].eq(e_neg[c][l])]
+            with core.Elif(s_valid):
+                for c, l, after in left:
+                    core.d.sync += s_mask[c][l].eq(after)
+        elif mode == "stripes":
+            s_value = [[Signal(signed(width), name=f"s_value_{c}_{l}") for l in range(L)]
+                       for c in range(W)]
+            s_bit = Signal(range(width))
+            top = s_bit == self.msb
+            m.d.comb += s_done.eq(top)
+            for c in range(W):
+                m.d.comb += base[c].eq(s_bit)
+                for l in range(L):
+                    m.d.comb += [
+                        take[c][l].eq(s_value[c][l].as_unsigned().bit_select(s_bit, 1)),
+                        negate[c][l].eq(top & self.msb_signed),
+                        shift[c][l].eq(0),
+                    ]
+            with core.If(s_load):
+                core.d.sync += s_bit.eq(0)
+                for c in range(W):
+                    for l in range(L):
+                        core.d.sync += s_value[c][l].eq(e_value[c][l])
+            with core.Elif(s_valid):
+                core.d.sync += s_bit.eq(s_bit + 1)
+        else:
+            s_value = [[Signal(signed(width), name=f"s_value_{c}_{l}") for l in range(L)]
+                       for c in range(W)]
+            m.d.comb += s_done.eq(1)
+            with core.If(s_load):
+                for c in range(W):
+                    for l in range(L):
+                        core.d.sync += s_value[c][l].eq(e_value[c][l])
+
+        with core.If(s_load):
+            core.d.sync += [
+                s_valid.eq(e_valid),
+                s_started.eq(0),
+                s_first.eq(e_first),
+                s_last.eq(e_last),
+                s_raw.eq(e_raw),
+                s_weights.eq(e_weights),
+            ]
+        with core.Elif(s_valid):
+            core.d.sync += s_started.eq(1)
+        m.d.comb += self.step.eq(s_valid & enable)
+
+        # --- P: the step, registered ---------------------------------------------------------
+        p_valid = Signal()
+        p_restart = Signal()        # the group's first step: accumulators start over
+        p_final = Signal()          # the group's last step: the sums are complete
+        p_raw = Signal(W)
+        p_weights = Signal.like(e_weights)
+        p_base = [Signal.like(base[c], name=f"p_base_{c}") for c in range(W)]
+        core.d.sync += [
+            p_valid.eq(s_valid),
+            p_restart.eq(s_first & ~s_started),
+            p_final.eq(s_last & s_done),
+            p_raw.eq(s_raw),
+            p_weights.eq(s_weights),
+        ]
+        core.d.sync += [p_base[c].eq(base[c]) for c in range(W)]
+        if mode == "bitparallel":
+            p_value = [[Signal(signed(width), name=f"p_value_{c}_{l}") for l in range(L)]
+                       for c in range(W)]
+            for c in range(W):
+                for l in range(L):
+                    core.d.sync += p_value[c][l].eq(s_value[c][l])
+        else:
+            p_take = [[Signal(name=f"p_take_{c}_{l}") for l in range(L)] for c in range(W)]
+            p_negate = [[Signal(name=f"p_negate_{c}_{l}") for l in range(L)] for c in range(W)]
+            p_shift = [[Signal.like(shift[c][l], name=f"p_shift_{c}_{l}") for l in range(L)]
+                       for c in range(W)]
+            for c in range(W):
+                for l in range(L):
+                    core.d.sync += [p_take[c][l].eq(take[c][l]),
+                                    p_negate[c][l].eq(negate[c][l] & take[c][l]),
+                                    p_shift[c][l].eq(shift[c][l])]
+
+        # --- Q: per-lane shift (or multiply) and the adder tree of every PE -----------------
+        q_valid = Signal()
+        q_restart = Signal()
+        q_final = Signal()
+        q_raw = Signal(W)
+        q_base = [Signal.like(base[c], name=f"q_base_{c}") for c in range(W)]
+        q_sum = [[Signal(acc_shape, name=f"q_sum_{f}_{c}") for c in range(W)] for f in range(F)]
+        core.d.sync += [
+            q_valid.eq(p_valid),
+            q_restart.eq(p_restart),
+            q_final.eq(p_final),
+            q_raw.eq(p_raw),
+        ]
+        core.d.sync += [q_base[c].eq(p_base[c]) for c in range(W)]
+        for f in range(F):
+            for c in range(W):
+                products = []
+                for l in range(L):
+                    weight = p_weights[f * L + l]
+                    if mode == "bitparallel":
+                        products.append(weight * p_value[c][l])
+                    else:
+                        shifted = Signal(signed(width + span), name=f"shifted_{f}_{c}_{l}")
+                        m.d.comb += shifted.eq(
+                            Mux(p_take[c][l], weight << p_shift[c][l], 0))
+                        products.append(Mux(p_negate[c][l], -shifted, shifted))
+                core.d.sync += q_sum[f][c].eq(_adder_tree(products))
+
+        # --- R: first-stage shift by the base and accumulate --------------------------------
+        r_valid = Signal()
+        r_raw = Signal(W)
+        r_sum = [[Signal(acc_shape, name=f"r_sum_{f}_{c}") for c in range(W)] for f in range(F)]
+        core.d.sync += r_valid.eq(q_valid & q_final)
+        with core.If(q_valid & q_final):
+            core.d.sync += r_raw.eq(q_raw)
+        for f in range(F):
+            for c in range(W):
+                acc = Signal(acc_shape, name=f"acc_{f}_{c}")
+                total = Signal(acc_shape, name=f"total_{f}_{c}")
+                addend = q_sum[f][c] if mode == "bitparallel" else q_sum[f][c] << q_base[c]
+                m.d.comb += total.eq(Mux(q_restart, 0, acc) + addend)
+                with core.If(q_valid):
+                    core.d.sync += acc.eq(total)
+                    with core.If(q_final):
+                        core.d.sync += r_sum[f][c].eq(total)
+
+        # --- back-end: running sum along X (diffy), into the two-entry output buffer ---------
+        result = Signal(self.output_layout)
+        if mode == "diffy":
+            carry = [Signal(acc_shape, name=f"carry_{f}") for f in range(F)]
+            for f in range(F):
+                running = carry[f]
+                for c in range(W):
+                    out = Signal(acc_shape, name=f"rebuilt_{f}_{c}")
+                    m.d.comb += out.eq(Mux(r_raw[c], 0, running) + r_sum[f][c])
+                    m.d.comb += result.sums[f * W + c].eq(out)
+                    running = out
+                with core.If(r_valid):
+                    core.d.sync += carry[f].eq(running)
+        else:
+            for f in range(F):
+                for c in range(W):
+                    m.d.comb += result.sums[f * W + c].eq(r_sum[f][c])
+
+        push = Signal()
+        pop = Signal()
+        main = Signal(self.output_layout)
+        skid = Signal(self.output_layout)
+        main_valid = Signal()
+        m.d.comb += [
+            push.eq(enable & r_valid),
+            pop.eq(self.o.valid & self.o.ready),
+            self.o.valid.eq(main_valid),
+            self.o.payload.eq(main),
+        ]
+        with m.If(pop):
+            with m.If(skid_valid):
+                m.d.sync += [main.eq(skid), skid_valid.eq(0)]
+            with m.Elif(push):
+                m.d.sync += main.eq(result)
+            with m.Else():
+                m.d.sync += main_valid.eq(0)
+        with m.Elif(push):
+            with m.If(main_valid):
+                m.d.sync += [skid.eq(result), skid_valid.eq(1)]
+            with m.Else():
+                m.d.sync += [main.eq(result), main_valid.eq(1)]
+
+        m.submodules.pipeline = EnableInserter(enable)(core)
+        return m
+
+
+def _any_set(values):
+    """True when any of ``values`` has a set bit."""
+    result = Const(0, 1)
+    for value in values:
+        result = result | value.any()
+    return result
