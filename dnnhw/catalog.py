@@ -133,6 +133,32 @@ _ZVC_FLOW = (
     FlowConfig({"lanes": 8, "width": 8}, ()),
 )
 
+# Diffy tile: the defaults are a small tile that simulates quickly; the flow builds a
+# small tile for the iCE40 and the largest one that fits the ECP5-85F, in every mode.
+_DIFFY_MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
+_DIFFY_PARAMS = (
+    Param("lanes", 4, range(1, 17), "activation lanes (input channels per brick)"),
+    Param("filters", 4, range(1, 17), "filters (PE rows)"),
+    Param("windows", 4, range(1, 17), "windows (PE columns)"),
+    Param("width", 16, range(8, 17), "bits of activations and weights"),
+    Param("shifter_bits", 2, range(0, 5), "B: per-lane shift reach 2**B - 1 above the base"),
+    Param("mode", "diffy", _DIFFY_MODES, "diffy, pragmatic, stripes or the bit-parallel baseline"),
+    Param("encoding", "best", ("best", "csd", "plain"), "term encoding (term-serial modes)"),
+    Param("max_products", 4608, range(1, (1 << 20) + 1),
+          "most products summed per output (C*R*S); sizes the accumulators"),
+)
+
+
+def _diffy_flow():
+    configs = []
+    for mode in _DIFFY_MODES:
+        configs.append(FlowConfig({"lanes": 4, "filters": 2, "windows": 2, "mode": mode},
+                                  ("ice40-up5k",)))
+        configs.append(FlowConfig({"lanes": 16, "filters": 4, "windows": 4, "mode": mode},
+                                  ("ecp5-85f",), sim=False))
+    return tuple(configs)
+
+
 CORES = (
     Core(
         name="zvc-compress",
@@ -160,6 +186,16 @@ CORES = (
         golden="dnnhw.golden.zvc:compress_frame",
         testbench="dnnhw.sim.zvc_loopback",
         flow=(FlowConfig({"lanes": 8, "width": 16}), FlowConfig({"lanes": 32, "width": 32})),
+    ),
+    Core(
+        name="diffy-tile",
+        component="dnnhw.rtl.diffy:DiffyTile",
+        params=_DIFFY_PARAMS,
+        summary="Diffy bit-serial differential MAC tile; pragmatic, stripes and bit-parallel "
+                "modes of the same generator",
+        golden="dnnhw.golden.diffy_tile:tile_schedule",
+        testbench="dnnhw.sim.diffy_tile",
+        flow=_diffy_flow(),
     ),
 )
 
