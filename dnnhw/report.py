@@ -16,7 +16,7 @@ __all__ = ["run_flow", "summarize_sim", "throughput_table", "qor_table", "ratio_
 
 # The README keeps one section per kind of result, so a synthesis-only or a
 # simulation-only run of the flow refreshes just its own part.
-README_SECTIONS = ("synth", "sim", "ratios")
+README_SECTIONS = ("synth", "sim", "ratios", "diffy-synth", "diffy-sim")
 
 
 def _progress(text):
@@ -44,7 +44,35 @@ def summarize_sim(results):
     trip = results.get("round_trip")
     if trip:
         lines.append(f"  round trip: {trip['windows']} windows bit-exact in {trip['cycles']} cycles")
+    for run in results.get("layers", []):
+        free, stalled = run["stall_free"], run["random_stalls"]
+        layer = run["layer"]
+        lines.append(
+            f"  layer C{layer['channels']} K{layer['filters']} {layer['kernel']}x{layer['kernel']} "
+            f"s{layer['stride']}: {free['steps_measured']} steps (model {free['steps_model']}), "
+            f"{free['cycles']} cycles stall-free, {stalled['cycles']} with stalls: all matched")
     return "\n".join(lines)
+
+
+def _geometry(params):
+    return f"{params['lanes']}x{params['filters']}x{params['windows']}"
+
+
+def layer_table(sims):
+    """The Diffy tile's cocotb runs: per mode and layer, steps measured against the model."""
+    rows = ["| mode | lanes x filters x windows | width | layer | pallets | steps (RTL) "
+            "| steps (model) | cycles stall-free | cycles with stalls |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    for sim in sims:
+        p = sim["params"]
+        for run in sim["results"].get("layers", []):
+            free, stalled, layer = run["stall_free"], run["random_stalls"], run["layer"]
+            what = (f"C{layer['channels']} K{layer['filters']} {layer['size'][0]}x{layer['size'][1]} "
+                    f"{layer['kernel']}x{layer['kernel']}/{layer['stride']}")
+            rows.append(f"| {p['mode']} | {_geometry(p)} | {p['width']} | {what} "
+                        f"| {free['pallets']} | {free['steps_measured']} | {free['steps_model']} "
+                        f"| {free['cycles']} | {stalled['cycles']} |")
+    return "\n".join(rows)
 
 
 def throughput_table(sims):
@@ -62,14 +90,31 @@ def throughput_table(sims):
 
 
 def qor_table(records):
+    """ZVC records: one row per build, with LUTs over N log2 N."""
     rows = ["| core | lanes | width | target | LUT | FF | carry | BRAM | DSP | Fmax (MHz) | LUT / (N log2 N) |",
             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for rec in records:
+        if rec["core"] == "diffy-tile":
+            continue
         q, n = rec["qor"], rec["params"].get("lanes")
         per = f"{q['lut'] / (n * math.log2(n)):.1f}" if n else ""
         rows.append(f"| {rec['core']} | {n} | {rec['params'].get('width')} | {q['target']} "
                     f"| {q['lut']} | {q['ff']} | {q['carry']} | {q['bram']} | {q['dsp']} "
                     f"| {q['fmax_mhz']:.1f} | {per} |")
+    return "\n".join(rows)
+
+
+def diffy_qor_table(records):
+    """Diffy tile records: one row per mode and build."""
+    rows = ["| mode | lanes x filters x windows | width | target | LUT | FF | carry | BRAM | DSP "
+            "| Fmax (MHz) |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for rec in records:
+        if rec["core"] != "diffy-tile":
+            continue
+        q, p = rec["qor"], rec["params"]
+        rows.append(f"| {p['mode']} | {_geometry(p)} | {p['width']} | {q['target']} | {q['lut']} "
+                    f"| {q['ff']} | {q['carry']} | {q['bram']} | {q['dsp']} | {q['fmax_mhz']:.1f} |")
     return "\n".join(rows)
 
 
@@ -236,13 +281,25 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
 def flow_sections(sims, records, ratios):
     """Markdown per README section, for the kinds of result this run produced."""
     sections = {}
-    if records:
+    zvc_records = [r for r in records if r["core"] != "diffy-tile"]
+    diffy_records = [r for r in records if r["core"] == "diffy-tile"]
+    zvc_sims = [s for s in sims if s["core"] != "diffy-tile"]
+    diffy_sims = [s for s in sims if s["core"] == "diffy-tile"]
+    if zvc_records:
         sections["synth"] = "\n".join(
-            ["### Synthesis (out of context, register to register)", "", qor_table(records), ""])
-    if sims:
+            ["### Synthesis (out of context, register to register)", "", qor_table(zvc_records), ""])
+    if zvc_sims:
         sections["sim"] = "\n".join(
             ["### Throughput and latency (cocotb, Verilator, always-ready sink)", "",
-             throughput_table(sims), ""])
+             throughput_table(zvc_sims), ""])
+    if diffy_records:
+        sections["diffy-synth"] = "\n".join(
+            ["### Diffy tile synthesis (out of context, register to register)", "",
+             diffy_qor_table(diffy_records), ""])
+    if diffy_sims:
+        sections["diffy-sim"] = "\n".join(
+            ["### Diffy tile in cocotb: steps measured against the golden model", "",
+             layer_table(diffy_sims), ""])
     sections["ratios"] = "\n".join(
         ["### ZV vs RL vs ZL on ReLU-like tensors at AlexNet's published densities", "",
          _ratio_table(ratios), ""])

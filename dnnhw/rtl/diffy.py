@@ -81,12 +81,13 @@ msb, msb_signed : In
     ``stripes`` only: the top bit processed (precision - 1) and whether it is a sign bit.
 """
 
-from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._checks import check_int
+from .prefix_sum import popcount_tree
 from .terms import check_encoding, lowest_set_bit, term_bits, term_masks
 
 
@@ -417,7 +418,6 @@ class DiffyTile(wiring.Component):
         q_final = Signal()
         q_raw = Signal(W)
         q_base = [Signal.like(base[c], name=f"q_base_{c}") for c in range(W)]
-        q_sum = [[Signal(acc_shape, name=f"q_sum_{f}_{c}") for c in range(W)] for f in range(F)]
         core.d.sync += [
             q_valid.eq(p_valid),
             q_restart.eq(p_restart),
@@ -425,6 +425,7 @@ class DiffyTile(wiring.Component):
             q_raw.eq(p_raw),
         ]
         core.d.sync += [q_base[c].eq(p_base[c]) for c in range(W)]
+        q_sum = [[None] * W for _ in range(F)]
         for f in range(F):
             for c in range(W):
                 products = []
@@ -433,11 +434,17 @@ class DiffyTile(wiring.Component):
                     if mode == "bitparallel":
                         products.append(weight * p_value[c][l])
                     else:
-                        shifted = Signal(signed(width + span), name=f"shifted_{f}_{c}_{l}")
-                        m.d.comb += shifted.eq(
-                            Mux(p_take[c][l], weight << p_shift[c][l], 0))
-                        products.append(Mux(p_negate[c][l], -shifted, shifted))
-                core.d.sync += q_sum[f][c].eq(_adder_tree(products))
+                        # -x = ~x + 1: invert the negated lanes here and add their count
+                        # once in the tree, instead of a negating adder per lane.
+                        shifted = Mux(p_take[c][l], weight << p_shift[c][l], 0)
+                        term = Signal(signed(width + span), name=f"term_{f}_{c}_{l}")
+                        m.d.comb += term.eq(Mux(p_negate[c][l], ~shifted, shifted))
+                        products.append(term)
+                if mode != "bitparallel":
+                    products.append(popcount_tree(Cat(p_negate[c][l] for l in range(L))))
+                tree = _adder_tree(products)
+                q_sum[f][c] = Signal(tree.shape(), name=f"q_sum_{f}_{c}")
+                core.d.sync += q_sum[f][c].eq(tree)
 
         # --- R: first-stage shift by the base and accumulate --------------------------------
         r_valid = Signal()

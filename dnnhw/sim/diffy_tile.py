@@ -22,7 +22,9 @@ Layers: dicts with ``channels``, ``filters``, ``size`` ([H, W]), ``kernel``, ``s
 ``padding``, ``images`` and ``data``: ``"image"`` (smooth non-negative rows, like a
 photograph after a ReLU: neighbours are close, which is what Diffy exploits) or
 ``"signed"`` (uniform signed values over the full width; corner values included).
-Weights are uniform signed over ``width - 2`` bits.
+Weights are uniform signed over ``width - 2`` bits. ``layer_files`` replaces them with
+given tensors: ``.npz`` files holding ``x`` (N, C, H, W), ``w`` (K, C, R, S), ``stride``
+and ``padding`` (e.g. a crop of a photograph through a conv stack).
 """
 
 import cocotb
@@ -50,6 +52,7 @@ DEFAULT_LAYERS = [
 
 DEFAULTS = {
     "layers": DEFAULT_LAYERS,
+    "layer_files": [],        # .npz files with x, w, stride, padding: run these instead
     "idle": 0.3,              # input idle probability per beat (each stream on its own)
     "backpressure": 0.3,      # output not-ready probability per cycle
     "timeout_cycles": 2000,
@@ -201,6 +204,24 @@ class DiffyBench:
             f"  expected {signed(expected[k])}")
 
 
+def _layers(bench):
+    """``(description, x, w)`` of every layer the ``layers`` test runs."""
+    files = bench.cfg["layer_files"]
+    if not files:
+        for layer in bench.cfg["layers"]:
+            yield (layer, *layer_data(bench.rng, layer, bench.width))
+        return
+    for path in files:
+        with np.load(path) as f:
+            x, w = f["x"].astype(np.int64), f["w"].astype(np.int64)
+            stride, padding = int(f["stride"]), int(f["padding"])
+        if x.ndim == 3:
+            x = x[None]
+        yield ({"file": str(path), "channels": x.shape[1], "filters": w.shape[0],
+                "size": list(x.shape[2:]), "kernel": w.shape[2], "stride": stride,
+                "padding": padding, "images": x.shape[0]}, x, w)
+
+
 @cocotb.test()
 async def latency(dut):
     bench = DiffyBench(dut, salt=0)
@@ -222,8 +243,7 @@ async def layers(dut):
     bench = DiffyBench(dut, salt=1)
     cfg = bench.cfg
     out = []
-    for n, layer in enumerate(cfg["layers"]):
-        x, w = layer_data(bench.rng, layer, bench.width)
+    for n, (layer, x, w) in enumerate(_layers(bench)):
         sched = bench.schedule(x, w, layer)
         free = await bench.run(sched, idle=0.0, backpressure=0.0, label=f"layer {n} stall-free")
         stalled = await bench.run(sched, idle=cfg["idle"], backpressure=cfg["backpressure"],
