@@ -150,10 +150,16 @@ _DIFFY_PARAMS = (
 
 
 def _diffy_flow():
+    """Every mode on the UP5K (a small tile: 8-bit, 4 lanes, 2 filters x 2 windows; the
+    bit-parallel baseline with 1 window, DaDianNao's shape, so its 8 multipliers fit the
+    8 DSPs) and on the ECP5-85F (16-bit, 16 lanes, the paper's tile shape, as large as
+    the device takes)."""
+    small = {"lanes": 4, "filters": 2, "width": 8, "max_products": 576}
     configs = []
     for mode in _DIFFY_MODES:
-        configs.append(FlowConfig({"lanes": 4, "filters": 2, "windows": 2, "mode": mode},
-                                  ("ice40-up5k",)))
+        configs.append(FlowConfig({**small, "windows": 1 if mode == "bitparallel" else 2,
+                                   "mode": mode}, ("ice40-up5k",)))
+    for mode in _DIFFY_MODES:
         configs.append(FlowConfig({"lanes": 16, "filters": 4, "windows": 4, "mode": mode},
                                   ("ecp5-85f",), sim=False))
     return tuple(configs)

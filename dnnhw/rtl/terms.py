@@ -17,7 +17,7 @@ combinational logic; :class:`TermEncoder` turns them into a stream of terms, and
 tile (:mod:`dnnhw.rtl.diffy`) retires them a step at a time.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -82,12 +82,20 @@ def term_masks(m, value, *, bits, encoding, name="terms"):
 
 
 def lowest_set_bit(value):
-    """The index of the lowest set bit of ``value`` (0 when ``value`` is 0), as a priority
-    mux chain."""
-    index = 0
-    for k in reversed(range(len(value))):
-        index = Mux(value[k], k, index)
-    return index
+    """The index of the lowest set bit of ``value`` (0 when ``value`` is 0): isolate it
+    (``v & -v``, a carry chain) and encode the one-hot result, one OR per index bit."""
+    bits = len(value)
+    onehot = value & (-value.as_signed() if bits > 1 else value)
+    index_bits = max(1, (bits - 1).bit_length())
+    return Cat(*(_any_of([onehot[k] for k in range(bits) if (k >> b) & 1])
+                 for b in range(index_bits)))
+
+
+def _any_of(values):
+    result = Const(0, 1)
+    for value in values:
+        result = result | value
+    return result
 
 
 class TermEncoder(wiring.Component):
