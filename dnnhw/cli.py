@@ -35,8 +35,12 @@ def _resolve(args):
 def cmd_list(args):
     for core in CORES:
         print(f"{core.name}: {core.summary}")
+        name_w = max(len(p.name) for p in core.params)
+        default_w = max(len(str(p.default)) for p in core.params)
+        legal_w = max(len(p.legal()) for p in core.params)
         for p in core.params:
-            print(f"    {p.name:<10} default {p.default!s:<6} legal {p.legal():<16} {p.doc}")
+            print(f"    {p.name:<{name_w}}  default {p.default!s:<{default_w}}  "
+                  f"legal {p.legal():<{legal_w}}  {p.doc}")
         configs = []
         for flow in core.flow:
             text = ",".join(f"{k}={v}" for k, v in flow.params.items())
@@ -72,15 +76,20 @@ def cmd_sim(args):
 
 
 def cmd_synth(args):
-    from .synth.flow import TARGETS, synthesize, format_qor_table
+    from .synth.flow import TARGETS, DoesNotFit, synthesize, format_qor_table
     core, params = _resolve(args)
     if args.target not in TARGETS:
         raise ParameterError(f"unknown target '{args.target}'; "
                              f"known targets: {', '.join(TARGETS)}")
     module = core.module_name(params)
     build_dir = Path(args.build_dir) / "synth" / f"{module}-{args.target}"
-    qor = synthesize(core.build(params), name=module, target=args.target,
-                     build_dir=build_dir, seed=args.seed)
+    try:
+        qor = synthesize(core.build(params), name=module, target=args.target,
+                         build_dir=build_dir, seed=args.seed)
+    except DoesNotFit as error:
+        # Not a usage error: the parameters are legal, the device is too small.
+        print(f"dnnhw: {error}", file=sys.stderr)
+        return 1
     print(format_qor_table([qor]))
     for line in qor.critical_path:
         print(f"  {line}")
@@ -121,7 +130,10 @@ def cmd_bench(args, rest):
     if args.what == "conv":
         from .bench_conv import main as bench_conv
         return bench_conv(rest)
-    raise ParameterError(f"unknown benchmark '{args.what}'; known: conv")
+    if args.what == "diffy":
+        from .bench_diffy import main as bench_diffy
+        return bench_diffy(rest)
+    raise ParameterError(f"unknown benchmark '{args.what}'; known: conv, diffy")
 
 
 def build_parser():
@@ -166,8 +178,9 @@ def build_parser():
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
 
-    p = sub.add_parser("bench", help="benchmarks: `dnnhw bench conv --help`")
-    p.add_argument("what", help="conv")
+    p = sub.add_parser("bench", help="benchmarks: `dnnhw bench conv --help`, "
+                       "`dnnhw bench diffy --help`")
+    p.add_argument("what", help="conv or diffy")
     return parser
 
 
