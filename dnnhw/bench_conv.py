@@ -165,10 +165,13 @@ class Method:
 
 KINDS = ("direct", "im2col", "mec", "fft", "fft-bl", "sparse")
 
-#: Environment variables that set the BLAS thread count (read when NumPy loads). On a busy
-#: machine, multi-threaded OpenBLAS spin-waits make GEMM timings erratic; run with
-#: OPENBLAS_NUM_THREADS=1 for stable figures.
-_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: Environment variables that set the BLAS thread count or kernels (read when NumPy and
+#: torch load). On a busy machine, multi-threaded OpenBLAS spin-waits make GEMM timings
+#: erratic; run with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 for stable figures.
+#: OPENBLAS_CORETYPE overrides OpenBLAS's CPU detection: Haswell forces AVX2 kernels, about
+#: half the float32 GEMM speed of the AVX-512 ones on a CPU that has AVX-512.
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                     "OPENBLAS_CORETYPE")
 
 
 def _calibration_layer(spatial_ndim):
@@ -382,7 +385,7 @@ def render_markdown(meta, layers, methods, records, sweep, mec_rows):
         "",
         f"Batch 1, float32, NumPy {meta['numpy']} on {meta['machine']} "
         f"({meta['cpus']} CPUs, load average {meta['load_before']:.1f} before / "
-        f"{meta['load_after']:.1f} after the run; BLAS threads: "
+        f"{meta['load_after']:.1f} after the run; BLAS environment: "
         f"{_describe_threads(meta['thread_env'])}). Effective GFLOP/s = 2 x dense MACs / time "
         "for every method. Times are the best of the repeats.",
         "",

@@ -559,6 +559,78 @@ def test_every_method_reports_its_workspace():
     assert stats.workspace_bytes == 16 * 18 * 18 * 4
 
 
+# -- im2col tiles ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tile_bytes", [1, 300, 2000])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_im2col_in_small_tiles_agrees_with_direct(monkeypatch, tile_bytes, ndim):
+    """Tiny tiles force every tiling (runs of rows, of single positions, across leading
+    axes) and the phase-split lowering of W strides, float and integer."""
+    from dnnhw.golden import conv_dense
+
+    monkeypatch.setattr(conv_dense, "IM2COL_TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(conv_dense, "IM2COL_MIN_TILE_POSITIONS", 1)
+    rng = np.random.default_rng(RNG_SEED + 10 * ndim + tile_bytes)
+    im2col, im2col_int, direct, direct_int = (
+        (C.conv2d_im2col, C.conv2d_im2col_int, C.conv2d_direct, C.conv2d_direct_int)
+        if ndim == 2 else
+        (C.conv3d_im2col, C.conv3d_im2col_int, C.conv3d_direct, C.conv3d_direct_int))
+    cases = [_random_case(rng, ndim) for _ in range(12 if ndim == 2 else 6)]
+    # W strides and dilations that share phases in every way (gcd 1, 2, stride | dilation),
+    # with enough taps along W (>= 2 * stride) for the phase-split lowering.
+    kernel = (2,) * (ndim - 1)
+    for stride, dilation in [(4, 1), (2, 2), (3, 2), (4, 2), (2, 3)]:
+        cases.append(((2, 4) + (6,) * (ndim - 1) + (30,), (4, 2) + kernel + (9,),
+                      dict(stride=(1,) * (ndim - 1) + (stride,), dilation=(1,) * (ndim - 1)
+                           + (dilation,), padding=(1,) * (ndim - 1) + (2,), groups=2)))
+    for x_shape, w_shape, options in cases:
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        assert relative_error(im2col(x, w, **options), direct(x, w, **options)) < TOLERANCE, (
+            x_shape, w_shape, options)
+        xi = rng.integers(-128, 128, x_shape, dtype=np.int8)
+        wi = rng.integers(-128, 128, w_shape, dtype=np.int8)
+        np.testing.assert_array_equal(im2col_int(xi, wi, **options),
+                                      direct_int(xi, wi, **options))
+
+
+def test_im2col_tiles_large_layers_and_reports_the_tile_buffer():
+    from dnnhw.golden import conv_dense
+
+    # VGG-16 conv1_2: 64 * 9 rows x 224 * 224 positions lowered, in runs of whole rows.
+    geometry = C.conv_geometry((1, 64, 224, 224), (64, 64, 3, 3), spatial_ndim=2, padding=1)
+    axis, chunk, positions, tiles = conv_dense.im2col_tiling(geometry, 4)
+    assert (axis, positions) == (0, chunk * 224)
+    assert positions * 64 * 9 * 4 <= conv_dense.IM2COL_TILE_BYTES
+    assert tiles == -(-224 // chunk) and tiles > 1
+    # A small layer is one tile: the whole lowered matrix.
+    small = C.conv_geometry((1, 16, 20, 20), (16, 16, 3, 3), spatial_ndim=2, padding=1)
+    assert conv_dense.im2col_tiling(small, 4) == (0, 20, 400, 1)
+    # A deep layer keeps at least IM2COL_MIN_TILE_POSITIONS positions per GEMM.
+    deep = C.conv_geometry((1, 512, 28, 28), (512, 512, 3, 3), spatial_ndim=2, padding=1)
+    assert conv_dense.im2col_tiling(deep, 4)[2] >= conv_dense.IM2COL_MIN_TILE_POSITIONS
+
+    rng = np.random.default_rng(RNG_SEED)
+    x = rng.standard_normal((1, 32, 96, 96), dtype=np.float32)
+    w = rng.standard_normal((16, 32, 3, 3), dtype=np.float32)
+    result, stats = C.conv2d_im2col(x, w, padding=1, return_stats=True)
+    assert result.dtype == np.float32
+    assert relative_error(result, C.conv2d_direct(x.astype(np.float64), w.astype(np.float64),
+                                                  padding=1)) < 1e-5
+    geometry = C.conv_geometry(x.shape, w.shape, spatial_ndim=2, padding=1)
+    _, _, positions, tiles = conv_dense.im2col_tiling(geometry, 4)
+    assert tiles > 1
+    assert stats.workspace_bytes == 32 * 98 * 98 * 4 + 32 * 9 * positions * 4
+    assert stats.lowered_elements == 32 * 9 * 96 * 96          # the whole matrix, in tiles
+    # A W stride adds the phase-split copy of the padded image (AlexNet conv1's shape).
+    x = rng.standard_normal((1, 3, 224, 224), dtype=np.float32)
+    w = rng.standard_normal((64, 3, 11, 11), dtype=np.float32)
+    _, stats = C.conv2d_im2col(x, w, stride=4, padding=2, return_stats=True)
+    geometry = C.conv_geometry(x.shape, w.shape, spatial_ndim=2, stride=4, padding=2)
+    _, _, positions, _ = conv_dense.im2col_tiling(geometry, 4)
+    assert stats.workspace_bytes == (3 * 228 * 228 * 4 + 3 * 121 * positions * 4
+                                     + 3 * 228 * 228 * 4)     # pad, tile, phases (228 = 4 * 57)
+
+
 # -- module rules and the benchmark ---------------------------------------------------------------
 
 def test_golden_conv_modules_import_only_numpy_and_the_standard_library():

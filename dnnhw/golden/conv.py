@@ -36,7 +36,8 @@ Methods
 -------
 direct          loop nest over channels and kernel taps, vectorized over filters and
                 output positions; no lowering (the reference).
-im2col          lower to a ``(C * taps) x positions`` matrix, one GEMM per group.
+im2col          lower to a ``(C * taps) x positions`` matrix, one GEMM per group; large
+                layers in cache-sized column tiles (one GEMM per tile).
 mec             Cho & Brand's memory-efficient lowering along W (``out_W * H * S * C``
                 elements), then out_H small GEMMs on strided views of it.
 fft             correlation by FFT (see :mod:`dnnhw.golden.conv_fft`).
@@ -179,8 +180,8 @@ def _direct(x, w, spatial_ndim, stride, padding, dilation, groups, return_stats)
     return _result(out, geometry, stats, return_stats)
 
 
-def _float_matmul(a, b):
-    return np.matmul(a, b), 0
+def _float_matmul(a, b, out):
+    return np.matmul(a, b, out=out), 0
 
 
 def _im2col(x, w, spatial_ndim, stride, padding, dilation, groups, return_stats):
@@ -265,7 +266,8 @@ def _im2col_int(x, w, spatial_ndim, stride, padding, dilation, groups, return_st
     geometry, xpad, w, input_bytes, bound = _prepare_int(x, w, spatial_ndim, stride, padding,
                                                          dilation, groups)
     out, workspace = im2col_conv(xpad, w, geometry,
-                                 lambda a, b: exact_integer_matmul(a, b, bound))
+                                 lambda a, b, out: exact_integer_matmul(a, b, bound, out),
+                                 out_dtype=np.int64)
     sizes = lowering_sizes_for(geometry)
     stats = ConvStats("im2col_int", input_bytes + workspace, macs=geometry.macs,
                       lowered_elements=sizes.im2col, im2col_lowered_elements=sizes.im2col)

@@ -8,6 +8,7 @@ per-dimension functions live in :mod:`dnnhw.golden.conv`.
 import math
 import numbers
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class ConvGeometry:
     """Validated shapes and hyper-parameters of one convolution.
 
     Spatial tuples are ordered like the array axes: ``(W,)``, ``(H, W)`` or ``(D, H, W)``.
+    The derived sizes (``out_shape``, ``taps``, ...) are computed once per geometry.
     """
 
     batch: int              #: N (1 when the input had no batch axis)
@@ -42,41 +44,41 @@ class ConvGeometry:
     dilation: tuple
     batched: bool           #: whether the caller passed a batch axis
 
-    @property
+    @cached_property
     def spatial_ndim(self):
         return len(self.in_shape)
 
-    @property
+    @cached_property
     def channels_per_group(self):
         return self.channels // self.groups
 
-    @property
+    @cached_property
     def filters_per_group(self):
         return self.filters // self.groups
 
-    @property
+    @cached_property
     def padded_shape(self):
         return tuple(i + 2 * p for i, p in zip(self.in_shape, self.padding))
 
-    @property
+    @cached_property
     def kernel_extent(self):
         """Span of the dilated kernel along each axis: ``(R - 1) * dilation + 1``."""
         return tuple((r - 1) * d + 1 for r, d in zip(self.kernel_shape, self.dilation))
 
-    @property
+    @cached_property
     def out_shape(self):
         return tuple((p - e) // s + 1
                      for p, e, s in zip(self.padded_shape, self.kernel_extent, self.stride))
 
-    @property
+    @cached_property
     def taps(self):
         return math.prod(self.kernel_shape)
 
-    @property
+    @cached_property
     def output_positions(self):
         return math.prod(self.out_shape)
 
-    @property
+    @cached_property
     def macs(self):
         """Multiply-accumulates of the dense convolution (all images)."""
         return (self.batch * self.filters * self.output_positions
