@@ -663,6 +663,81 @@ def _precision_range(records, layer):
 
 # -- command line ----------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------
+# the RTL tile on a crop: the golden speedups confirmed by measured cycle counts
+
+#: Tiles the RTL check builds: every mode at one geometry, plus the DaDianNao-shaped
+#: bit-parallel baseline (one window per cycle).
+RTL_TILES = (
+    ("diffy", 4), ("pragmatic", 4), ("stripes", 4), ("bitparallel", 4), ("bitparallel", 1),
+)
+RTL_GEOMETRY = {"lanes": 4, "filters": 4}
+
+
+def rtl_crop(image="astronaut", size=16, channels=4, depth=3, *, build_root="dnnhw-build",
+             log=print):
+    """Run :func:`crop_layers` through the ``diffy-tile`` RTL in every mode (cocotb,
+    Verilator) and return per-tile rows: cycles measured stall-free (first input to last
+    output), steps counted and predicted, and the golden published-model cycles of the
+    same tile. The testbench itself fails on any output or step-count mismatch."""
+    import tempfile
+    from .sim.runner import run_testbench
+
+    layers = crop_layers(image, size, channels, depth)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="dnnhw-diffy-crop-") as tmp:
+        files = []
+        for k, (x, w, stride, padding) in enumerate(layers):
+            path = Path(tmp) / f"layer{k}.npz"
+            np.savez(path, x=x, w=w, stride=stride, padding=padding)
+            files.append(str(path))
+        for mode, windows in RTL_TILES:
+            params = dict(RTL_GEOMETRY, windows=windows, mode=mode)
+            log(f"rtl: {mode} {params['lanes']}x{params['filters']}x{windows} on a "
+                f"{size}x{size} crop of {image}, {depth} layers ...")
+            res = run_testbench("diffy-tile", params, build_root=build_root,
+                                config={"layer_files": files}, testcase="layers")
+            if not res.get("passed"):
+                raise RuntimeError(f"diffy-tile {params} failed on the crop: {res.get('error')}")
+            tile = golden.TileConfig(lanes=params["lanes"], filters=params["filters"],
+                                     windows=windows, bit_parallel_windows=windows)
+            model = {"diffy": golden.diffy_cycles, "pragmatic": golden.pragmatic_cycles,
+                     "stripes": golden.stripes_cycles,
+                     "bitparallel": golden.bit_parallel_cycles}[mode]
+            published = sum(model(x, w, stride, padding, tile=tile)
+                            for x, w, stride, padding in layers)
+            runs = res["layers"]
+            rows.append({
+                "mode": mode, "lanes": params["lanes"], "filters": params["filters"],
+                "windows": windows,
+                "cycles": sum(r["stall_free"]["cycles"] for r in runs),
+                "steps_rtl": sum(r["stall_free"]["steps_measured"] for r in runs),
+                "steps_model": sum(r["stall_free"]["steps_model"] for r in runs),
+                "published_model": published,
+                "cycles_with_stalls": sum(r["random_stalls"]["cycles"] for r in runs),
+            })
+    return {"image": image, "size": size, "channels": channels, "depth": depth,
+            "rows": rows}
+
+
+def render_rtl(crop):
+    """Markdown of :func:`rtl_crop`: RTL cycles and the speedups they give."""
+    rows = crop["rows"]
+    diffy = next(r for r in rows if r["mode"] == "diffy")
+    out = [f"RTL `diffy-tile` on a {crop['size']}x{crop['size']} crop of {crop['image']} "
+           f"through {crop['depth']} layers ({crop['channels']} channels), cocotb + "
+           f"Verilator, every output bit-exact:", "",
+           "| mode | lanes x filters x windows | RTL cycles | RTL steps | model steps "
+           "| published model | Diffy speedup (RTL cycles) | (model) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['mode']} | {r['lanes']}x{r['filters']}x{r['windows']} | {r['cycles']} "
+                   f"| {r['steps_rtl']} | {r['steps_model']} | {r['published_model']} "
+                   f"| {r['cycles'] / diffy['cycles']:.2f}x "
+                   f"| {r['published_model'] / diffy['published_model']:.2f}x |")
+    return "\n".join(out)
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="dnnhw bench diffy", description=__doc__.split("\n\n")[0],
@@ -692,6 +767,11 @@ def _parser():
     parser.add_argument("--seed", type=int, default=1,
                         help="seed of the random filters and of the noise (default 1)")
     parser.add_argument("--out", "-o", type=Path, help="directory for diffy_bench.md/.json")
+    parser.add_argument("--rtl", action="store_true",
+                        help="also run a 16x16 crop through the RTL tile in every mode "
+                             "(cocotb + Verilator) and report its measured cycles")
+    parser.add_argument("--build-dir", default="dnnhw-build",
+                        help="simulation build directory for --rtl (default dnnhw-build)")
     return parser
 
 
@@ -755,13 +835,17 @@ def main(argv=None):
     meta["seconds"] = time.perf_counter() - start
 
     markdown = render_markdown(meta, records, summary)
+    crop = None
+    if args.rtl:
+        crop = rtl_crop(build_root=args.build_dir, log=lambda line: print(line, flush=True))
+        markdown += "\n\n" + render_rtl(crop)
     print()
     print(markdown)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "diffy_bench.md").write_text(markdown + "\n")
         (args.out / "diffy_bench.json").write_text(json.dumps(
-            dict(meta=meta, paper=PAPER, records=records, summary=summary), indent=1) + "\n")
+            dict(meta=meta, paper=PAPER, records=records, summary=summary, rtl=crop), indent=1) + "\n")
         print(f"\nwrote {args.out}/diffy_bench.md, diffy_bench.json")
     return 0
 
