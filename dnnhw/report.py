@@ -118,6 +118,71 @@ def diffy_qor_table(records):
     return "\n".join(rows)
 
 
+def diffy_workload_cycles(params, layers):
+    """Cycles of one ``diffy-tile`` configuration on ``layers`` (``(x, w, stride, padding)``
+    tuples), from the golden model the RTL matches step for step (plus its latency per
+    layer)."""
+    from .golden import diffy as golden
+    tile = golden.TileConfig(lanes=params["lanes"], filters=params["filters"],
+                             windows=params["windows"], shifter_bits=params["shifter_bits"],
+                             bit_parallel_windows=params["windows"])
+    mode = params["mode"]
+    total = 0
+    for x, w, stride, padding in layers:
+        if mode == "bitparallel":
+            steps = golden.bit_parallel_cycles(x, w, stride, padding, tile=tile)
+        elif mode == "stripes":
+            steps = golden.stripes_cycles(x, w, stride, padding, tile=tile)
+        else:
+            model = golden.diffy_cycles if mode == "diffy" else golden.pragmatic_cycles
+            steps = model(x, w, stride, padding, tile=tile, encoding=params["encoding"])
+        total += steps + 6 - 1
+    return total
+
+
+def diffy_area_rows(records, layers):
+    """Per ``diffy-tile`` synthesis record: cycles on ``layers``, speedup over the
+    bit-parallel record of the same target, LUTs and speedup per LUT."""
+    rows = []
+    # The workload is 16-bit; narrower builds (the iCE40's 8-bit tile) are not comparable.
+    diffy_records = [r for r in records if r["core"] == "diffy-tile"
+                     and r["params"]["width"] == 16]
+    for rec in diffy_records:
+        base = next((b for b in diffy_records if b["params"]["mode"] == "bitparallel"
+                     and b["qor"]["target"] == rec["qor"]["target"]), None)
+        if base is None:
+            continue
+        cycles = diffy_workload_cycles(rec["params"], layers)
+        base_cycles = diffy_workload_cycles(base["params"], layers)
+        speedup = base_cycles / cycles
+        lut_ratio = rec["qor"]["lut"] / base["qor"]["lut"]
+        rows.append({"mode": rec["params"]["mode"], "geometry": _geometry(rec["params"]),
+                     "target": rec["qor"]["target"], "lut": rec["qor"]["lut"],
+                     "dsp": rec["qor"]["dsp"], "fmax_mhz": rec["qor"]["fmax_mhz"],
+                     "cycles": cycles, "speedup": speedup, "lut_ratio": lut_ratio,
+                     "speedup_per_lut": speedup / lut_ratio,
+                     "time_speedup": speedup * rec["qor"]["fmax_mhz"] / base["qor"]["fmax_mhz"]})
+    return rows
+
+
+def diffy_area_table(rows):
+    out = ["| target | mode | tile | LUT | DSP | cycles | speedup over bit-parallel "
+           "| LUT ratio | speedup per LUT | speedup at each Fmax |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['target']} | {r['mode']} | {r['geometry']} | {r['lut']} | {r['dsp']} "
+                   f"| {r['cycles']} | {r['speedup']:.2f}x | {r['lut_ratio']:.2f} "
+                   f"| {r['speedup_per_lut']:.2f}x | {r['time_speedup']:.2f}x |")
+    return "\n".join(out)
+
+
+def diffy_workload():
+    """The photo workload the area comparison runs: a 32x32 crop of the astronaut through
+    a 3-layer, 16-channel 3x3 + ReLU stack (``dnnhw.bench_diffy.crop_layers``)."""
+    from .bench_diffy import crop_layers
+    return crop_layers("astronaut", size=32, channels=16, depth=3)
+
+
 def ratio_rows(seed=0):
     """ZV / RL / ZL ratios of ReLU-like tensors at AlexNet's published densities, for the
     paper's fp32 window (32 x 32 bit) and an int16 one (8 x 16 bit)."""
@@ -293,9 +358,16 @@ def flow_sections(sims, records, ratios):
             ["### Throughput and latency (cocotb, Verilator, always-ready sink)", "",
              throughput_table(zvc_sims), ""])
     if diffy_records:
+        area = diffy_area_rows(diffy_records, diffy_workload())
         sections["diffy-synth"] = "\n".join(
             ["### Diffy tile synthesis (out of context, register to register)", "",
-             diffy_qor_table(diffy_records), ""])
+             diffy_qor_table(diffy_records), ""] + ([] if not area else [
+             "Area-normalized, on a 32x32 crop of the astronaut photograph through a "
+             "3-layer, 16-channel 3x3 + ReLU stack (`dnnhw.bench_diffy.crop_layers`; cycles "
+             "from the golden model the RTL matches step for step, plus the pipeline "
+             "latency), against the bit-parallel build on the same target "
+             "(its multipliers are DSP blocks, not LUTs):", "",
+             diffy_area_table(area), ""]))
     if diffy_sims:
         sections["diffy-sim"] = "\n".join(
             ["### Diffy tile in cocotb: steps measured against the golden model", "",
