@@ -217,3 +217,15 @@ def test_cli_bad_options_name_the_option(argv, message, capsys):
 def test_cli_unknown_benchmark(capsys):
     assert cli_main(["bench", "nope"]) == 2
     assert "unknown benchmark 'nope'; known: conv, diffy" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rtl_crop_matches_the_models(tmp_path):
+    from dnnhw.bench_diffy import RTL_TILES, render_rtl, rtl_crop
+    crop = rtl_crop(size=8, channels=4, depth=2, log=lambda line: None)
+    assert [(r["mode"], r["windows"]) for r in crop["rows"]] == list(RTL_TILES)
+    for row in crop["rows"]:
+        assert row["steps_rtl"] == row["steps_model"] == row["published_model"]
+        # Stall-free, first input to last output inclusive: steps + latency (6) per layer.
+        assert row["cycles"] == row["steps_rtl"] + 2 * 6
+    assert "| diffy | 4x4x4 |" in render_rtl(crop)

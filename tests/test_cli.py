@@ -140,3 +140,74 @@ def test_synth_command_writes_a_qor_record(tmp_path, capsys):
     assert record["target"] == "ecp5-85f" and record["lut"] > 0 and record["ff"] > 0
     assert record["fmax_mhz"] > 0 and record["critical_path"]
     assert "dnnhw_zvc_compress_lanes4_width8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["generate", "diffy-tile", "--param", "mode=dadiannao"],
+     "parameter 'mode' must be one of diffy, pragmatic, stripes, bitparallel, got 'dadiannao'"),
+    (["generate", "diffy-tile", "--param", "lanes=17"],
+     "parameter 'lanes' must be one of 1..16, got 17"),
+    (["generate", "diffy-tile", "--param", "width=7"],
+     "parameter 'width' must be one of 8..16, got 7"),
+    (["generate", "diffy-tile", "--param", "shifter_bits=5"],
+     "parameter 'shifter_bits' must be one of 0, 1, 2, 3, 4, got 5"),
+    (["generate", "diffy-tile", "--param", "max_products=0"],
+     "parameter 'max_products' must be one of 1..1048576, got 0"),
+])
+def test_diffy_tile_bad_parameters(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_generate_diffy_tile_sidecar(tmp_path, capsys):
+    assert main(["generate", "diffy-tile", "-p", "mode=stripes", "-p", "lanes=3",
+                 "-p", "filters=2", "-p", "windows=5", "-o", str(tmp_path)]) == 0
+    sidecar = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert set(sidecar["streams"]) == {"a", "w", "o"}
+    assert sidecar["streams"]["a"]["fields"]["acts"]["count"] == 15
+    assert sidecar["streams"]["w"]["fields"]["weights"]["count"] == 6
+    assert sidecar["streams"]["o"]["fields"]["sums"]["count"] == 10
+    assert sidecar["signals"] == {"step": {"direction": "out", "width": 1},
+                                  "msb": {"direction": "in", "width": 4},
+                                  "msb_signed": {"direction": "in", "width": 1}}
+    assert sidecar["latency"] == 6
+
+
+def test_synth_that_does_not_fit_exits_1_without_a_traceback(monkeypatch, tmp_path, capsys):
+    import dnnhw.synth.flow as flow
+
+    def too_big(*args, name, target, **kwargs):
+        raise flow.DoesNotFit(core=name, target=target, overused={"ICESTORM_LC": (7174, 5280)},
+                              log="pack.log")
+    monkeypatch.setattr(flow, "synthesize", too_big)
+    assert main(["synth", "diffy-tile", "--target", "ice40-up5k",
+                 "--build-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "does not fit ice40-up5k" in err and "ICESTORM_LC 7174 of 5280" in err
+    assert "Traceback" not in err
+
+
+def test_report_area_table_normalizes_by_the_bit_parallel_build():
+    from dnnhw import report
+    import numpy as np
+    rng = np.random.default_rng(0)
+    layers = [(np.clip(np.cumsum(rng.integers(-20, 21, (4, 6, 10)), axis=-1) + 200, 0, 4000),
+               rng.integers(-300, 300, (4, 4, 3, 3)), 1, 1)]
+    base = {"lanes": 4, "filters": 2, "windows": 2, "width": 16, "shifter_bits": 2,
+            "encoding": "best", "max_products": 576}
+
+    def rec(mode, lut, fmax):
+        return {"core": "diffy-tile", "params": {**base, "mode": mode},
+                "qor": {"target": "ecp5-85f", "lut": lut, "ff": 1, "carry": 0, "bram": 0,
+                        "dsp": 0, "fmax_mhz": fmax}}
+    rows = report.diffy_area_rows([rec("diffy", 4000, 50.0), rec("bitparallel", 1000, 100.0),
+                                   rec("diffy", 4000, 50.0) | {"params": {**base, "width": 8,
+                                                                          "mode": "diffy"}}],
+                                  layers)
+    assert [r["mode"] for r in rows] == ["diffy", "bitparallel"]
+    diffy, bp = rows
+    assert bp["speedup"] == 1.0 and bp["speedup_per_lut"] == 1.0
+    assert diffy["cycles"] == report.diffy_workload_cycles(rec("diffy", 0, 0)["params"], layers)
+    assert diffy["speedup"] == bp["cycles"] / diffy["cycles"]
+    assert diffy["speedup_per_lut"] == diffy["speedup"] / 4.0
+    assert diffy["time_speedup"] == diffy["speedup"] / 2.0

@@ -105,6 +105,14 @@ def _adder_tree(terms):
     return terms[0]
 
 
+def _any_set(values):
+    """True when any of ``values`` has a set bit."""
+    result = Const(0, 1)
+    for value in values:
+        result = result | value.any()
+    return result
+
+
 class DiffyTile(wiring.Component):
     __doc__ = __doc__
 
@@ -509,10 +517,3 @@ class DiffyTile(wiring.Component):
         m.submodules.pipeline = EnableInserter(enable)(core)
         return m
 
-
-def _any_set(values):
-    """True when any of ``values`` has a set bit."""
-    result = Const(0, 1)
-    for value in values:
-        result = result | value.any()
-    return result
