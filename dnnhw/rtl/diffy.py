@@ -46,39 +46,7 @@ Accumulators are :attr:`acc_width` bits: wide enough for any sum of ``max_produc
 products (``C * R * S`` of a layer) of ``width``-bit weights and ``width + 1``-bit deltas,
 so no output of a layer within that size can overflow.
 
-Parameters
-----------
-lanes : int
-    Activation lanes (input channels per brick), 1..16.
-filters : int
-    Filters (PE rows), 1..16.
-windows : int
-    Windows (PE columns), 1..16.
-width : int
-    Bits of activations and weights (signed two's complement), 8..16.
-shifter_bits : int
-    B: the per-lane shifter reaches ``2**B - 1`` above the base, 0..4.
-mode : str
-    ``"diffy"``, ``"pragmatic"``, ``"stripes"`` or ``"bitparallel"``.
-encoding : str
-    Term encoding of the term-serial modes: ``"best"``, ``"csd"`` or ``"plain"``.
-max_products : int
-    The largest number of products summed into one output, 1..2**20.
-
-Members
--------
-a : In(stream.Signature(activation_layout))
-    One pallet's activations: ``acts[w * lanes + l]``, ``prev[l]`` (the brick of the
-    window before column 0, used by ``diffy``), ``raw`` (bit w: column w starts a row or
-    is idle), ``last`` (the group's last pallet).
-w : In(stream.Signature(weight_layout))
-    The same pallet's weights: ``weights[f * lanes + l]``.
-o : Out(stream.Signature(output_layout))
-    One beat per group: ``sums[f * windows + w]``.
-step : Out(1)
-    High in every cycle the tile performs a step.
-msb, msb_signed : In
-    ``stripes`` only: the top bit processed (precision - 1) and whether it is a sign bit.
+The component's parameters and ports are described on :class:`DiffyTile`.
 """
 
 from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed
@@ -114,7 +82,44 @@ def _any_set(values):
 
 
 class DiffyTile(wiring.Component):
-    __doc__ = __doc__
+    """A ``filters`` x ``windows`` tile of bit-serial (or bit-parallel) PEs with ``lanes``
+    activation lanes each; see the module docstring for the modes, the step rule and the
+    pipeline.
+
+    Parameters
+    ----------
+    lanes : int
+        Activation lanes (input channels per brick), 1..16.
+    filters : int
+        Filters (PE rows), 1..16.
+    windows : int
+        Windows (PE columns), 1..16.
+    width : int
+        Bits of activations and weights (signed two's complement), 8..16.
+    shifter_bits : int
+        B: the per-lane shifter reaches ``2**B - 1`` above the base, 0..4.
+    mode : str
+        ``"diffy"``, ``"pragmatic"``, ``"stripes"`` or ``"bitparallel"``.
+    encoding : str
+        Term encoding of the term-serial modes: ``"best"``, ``"csd"`` or ``"plain"``.
+    max_products : int
+        The largest number of products summed into one output, 1..2**20.
+
+    Members
+    -------
+    a : In(stream.Signature(activation_layout))
+        One pallet's activations: ``acts[w * lanes + l]``, ``prev[l]`` (the brick of the
+        window before column 0, used by ``diffy``), ``raw`` (bit w: column w starts a row or
+        is idle), ``last`` (the group's last pallet).
+    w : In(stream.Signature(weight_layout))
+        The same pallet's weights: ``weights[f * lanes + l]``.
+    o : Out(stream.Signature(output_layout))
+        One beat per group: ``sums[f * windows + w]``.
+    step : Out(1)
+        High in every cycle the tile performs a step.
+    msb, msb_signed : In
+        ``stripes`` only: the top bit processed (precision - 1) and whether it is a sign bit.
+    """
 
     #: Cycles from a pallet's input transfer to its group's output transfer when the
     #: group is that one single-step pallet: E, S, P, Q, R, output buffer.
