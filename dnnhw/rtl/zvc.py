@@ -17,6 +17,7 @@ Word format (bit for bit the same as ``dnnhw.golden.zvc``):
 
 from amaranth.hdl import Array, Cat, Const, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
@@ -65,6 +66,17 @@ def _decompressor_latency(lanes):
     return 3 + 3 * ceil_log2(lanes)
 
 
+def _select(values, index):
+    """``values[index]`` as a tree of two-way ``Mux``es (``len(values)`` a power of two):
+    continuous assignments in Verilog, and plain muxes to Yosys (``word_select`` is a
+    shift by a multiple of the word width, which Yosys does not reduce to one)."""
+    level = list(values)
+    for bit in range(len(index)):
+        level = [Mux(index[bit], level[k + 1], level[k]) for k in range(0, len(level), 2)]
+    assert len(level) == 1
+    return level[0]
+
+
 class _ZVCComponent(wiring.Component):
     """What the ZV cores share: the window geometry, validated before the signature."""
 
@@ -104,11 +116,16 @@ class ZVCCompressor(_ZVCComponent):
     5. The shift-and-append buffer ORs the first of them into the partial word it holds
        and writes the completed words, up to ``banks`` a cycle, into that many
        interleaved word queues (memories) that the output reads in turn.
+    6. Each queue's read register is its output register: it is refilled only while
+       empty, and word ``k`` of the stream sits in queue ``k mod banks``, so each queue
+       has ``banks`` cycles to refill while the others are read. The output port is a
+       select of the read registers.
 
     The pipeline never stalls: no enable fans out over the wide datapath. Flow control is
     by credit instead: ``i.ready`` holds while every queue has room for one word from each
-    window in flight (a window writes at most one word to each queue), computed from
-    registers only, so it never depends combinationally on ``o.ready``.
+    window in flight (a window writes at most one word to each queue). ``i.ready`` is a
+    register, and ``o.ready`` reaches no memory, pointer or data enable: it only moves
+    the queue select, clears one read register's valid bit and decides the next read.
 
     Throughput: one window per cycle while the output keeps up. The output port carries N
     slots per cycle and a window takes ``M + nonzeros`` slots, so the input rate is
@@ -133,6 +150,8 @@ class ZVCCompressor(_ZVCComponent):
 
     #: Words each queue holds beyond one per window in flight (absorbs dense bursts).
     QUEUE_SLACK = 4
+    #: Slots of the placer's shifter per copy of the offset register (the shift select).
+    OFFSET_GROUP = 4
 
     def __init__(self, *, lanes=8, width=16):
         super().__init__(lanes, width, lambda lanes, width: {
@@ -154,12 +173,15 @@ class ZVCCompressor(_ZVCComponent):
 
     @property
     def queue_depth(self):
-        return self.in_flight + self.QUEUE_SLACK
+        """Words each queue's memory holds: one per window in flight plus the slack, to a
+        power of two (the pointers wrap by themselves)."""
+        return 1 << ceil_log2(self.in_flight + self.QUEUE_SLACK)
 
     @property
     def latency(self):
         """Cycles from an input transfer to the output word it completes (stall-free):
-        the pipeline, a queue's memory write and read register, the output register."""
+        the pipeline, a queue's memory write, the read decision (a register), the read
+        register (the output)."""
         return _compressor_latency(self._lanes)
 
     @property
@@ -208,8 +230,24 @@ class ZVCCompressor(_ZVCComponent):
         compressed = Signal((n + ms) * w)   # mask slots, then the packed non-zeros
         m.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
 
-        # Placer: the frame's running offset within the current word.
-        offset = Signal(log_n)
+        # Placer: the frame's running offset within the current word. The offset selects
+        # in every bit of the shifter, so it is kept in several copies, each the select of
+        # `OFFSET_GROUP` slots only (one register would drive a net of thousands of loads
+        # across the die at 32 x 32 bit). Each copy runs the recurrence itself, from its
+        # own value, so no tool merges them back into one register.
+        used_slots = 2 * n + ms - 1         # the highest offset plus the longest window
+        offsets = [Signal(log_n, name="offset" if k == 0 else f"offset_copy{k}")
+                   for k in range(-(-used_slots // self.OFFSET_GROUP))]
+        offset = offsets[0]
+        # A logarithmic shifter by whole slots, written out so that each slot's select
+        # comes from its group's copy; level k moves the window up by 2**k slots.
+        shifted = [compressed[s * w:(s + 1) * w] if s < n + ms else Const(0, w)
+                   for s in range(used_slots)]
+        for k in range(log_n):
+            step = 1 << k
+            shifted = [Mux(offsets[s // self.OFFSET_GROUP][k],
+                           shifted[s - step] if s >= step else Const(0, w), shifted[s])
+                       for s in range(used_slots)]
         placed = Signal(3 * word_bits, reset_less=True)  # the window at its offset
         placed_words = Signal(range(4), reset_less=True)  # words it completes
         placed_last = Signal(reset_less=True)
@@ -220,7 +258,7 @@ class ZVCCompressor(_ZVCComponent):
         m.d.sync += [
             placed_valid.eq(valid),
             placed_last.eq(last),
-            placed.eq(compressed << Cat(Const(0, log_w), offset)),
+            placed.eq(Cat(shifted)),
         ]
         # A frame's last word is complete whatever its fill: round the count up, and its
         # valid slots are the fill (N when it is full). No carry chain beyond `total`.
@@ -230,13 +268,10 @@ class ZVCCompressor(_ZVCComponent):
             placed_length.eq(Mux(last & (fill != 0), fill, n)),
         ]
         with m.If(valid):
-            m.d.sync += offset.eq(Mux(last, 0, total[:log_n]))
+            m.d.sync += [copy.eq(Mux(last, 0, (copy + length)[:log_n])) for copy in offsets]
 
         # --- shift-and-append buffer and the interleaved word queues --------------------
-        banks = [fifo.SyncFIFOBuffered(width=word_layout(n, w).size, depth=self.queue_depth)
-                 for _ in range(n_banks)]
-        for index, bank in enumerate(banks):
-            m.submodules[f"queue{index}"] = bank
+        word_bits_all = word_layout(n, w).size
         partial = Signal(word_bits)         # the word being filled, zero above the data
         merged = [partial | placed[:word_bits], placed[word_bits:2 * word_bits],
                   placed[2 * word_bits:]]
@@ -258,43 +293,94 @@ class ZVCCompressor(_ZVCComponent):
                 word.last.eq(final),
                 word.length.eq(Mux(final, placed_length, n)),
             ]
+
+        # Each queue is a memory with a read register that is also the queue's output
+        # register. A read is issued only into an empty read register (`held` clear) and
+        # the register holds the word until the output takes it. Word k of the stream sits
+        # in queue k mod banks, so the output visits the queues in turn and each has
+        # `banks` cycles to refill its read register: one word per cycle. `read` is itself
+        # a register, so `o.ready` reaches no memory, pointer or data enable: it only
+        # moves `read_bank` and clears one `held` bit (and decides the next `read`).
+        # (The output selects are `Mux` trees, not `Array`s: Icarus does not evaluate an
+        # `always @*` block at time 0, and `o.valid` must not start as x.)
+        depth = self.queue_depth
         write_bank = Signal(range(n_banks))  # the queue of the next word
-        for index, bank in enumerate(banks):
-            order = Signal(range(n_banks), name=f"order{index}")  # this queue's word today
+        read_bank = Signal(range(n_banks))   # the queue of the output word
+        writes, reads, held, read_data = [], [], [], []
+        for index in range(n_banks):
+            # A read never meets a write to its word: a read needs a word in the memory,
+            # and the credit keeps writes out of a full one. `no_rw_check` tells Yosys so,
+            # and it then maps the read register into the block RAM's output with no
+            # collision logic. (Yosys honours the attribute when it merges a register
+            # behind an asynchronous read port; Amaranth's synchronous read port promises
+            # old data on a collision, and the iCE40 RAM's undefined read then costs two
+            # word-wide registers and a select per queue.)
+            queue = Memory(shape=word_bits_all, depth=depth, init=[], attrs={"no_rw_check": 1})
+            m.submodules[f"queue{index}"] = queue
+            w_port = queue.write_port()
+            r_port = queue.read_port(domain="comb")
+            r_data = Signal(word_bits_all, name=f"read_data{index}", reset_less=True)
+            produce = Signal(range(depth), name=f"produce{index}")
+            consume = Signal(range(depth), name=f"consume{index}")
+            level = Signal(range(depth + 1), name=f"level{index}")  # words in the memory
+            order = Signal(range(n_banks), name=f"order{index}")    # this queue's word today
+            write = Signal(name=f"write{index}")
+            read = Signal(name=f"read{index}")  # the read register loads this cycle
+            has_word = Signal(name=f"held{index}")  # the read register holds an unsent word
+            pop = Signal(name=f"pop{index}")    # the output takes it this cycle
             m.d.comb += [
                 order.eq(index - write_bank),
-                bank.w_data.eq(Array(emitted + [emitted[0]] * (n_banks - len(emitted)))[order]),
-                bank.w_en.eq(placed_valid & (order < placed_words)),
+                write.eq(placed_valid & (order < placed_words)),
+                w_port.addr.eq(produce),
+                w_port.data.eq(Array(emitted + [emitted[0]] * (n_banks - len(emitted)))[order]),
+                w_port.en.eq(write),
+                r_port.addr.eq(consume),
+                pop.eq(has_word & self.o.ready & (read_bank == index)),
             ]
+            with m.If(read):
+                m.d.sync += [r_data.eq(r_port.data), consume.eq(consume + 1)]
+            with m.If(write):
+                m.d.sync += produce.eq(produce + 1)
+            m.d.sync += [
+                level.eq(level + write - read),
+                has_word.eq(read | (has_word & ~pop)),
+                # Next cycle reads when the memory will hold a word and the read register
+                # will be empty (a read now fills it).
+                read.eq(~read & (~has_word | pop) & (level != 0)),
+            ]
+            writes.append(write)
+            reads.append(read)
+            held.append(has_word)
+            read_data.append(r_data)
         with m.If(placed_valid):
             m.d.sync += write_bank.eq(write_bank + placed_words)
 
-        # The output is a register: the queues' read data does not reach the port through
-        # the queue select.
-        read_bank = Signal(range(n_banks))
-        load = Signal()
-        head_valid = Array(b.r_rdy for b in banks)[read_bank]
-        m.d.comb += load.eq(~self.o.valid | self.o.ready)
-        for index, bank in enumerate(banks):
-            m.d.comb += bank.r_en.eq(load & (read_bank == index))
-        with m.If(load):
-            m.d.sync += [
-                self.o.valid.eq(head_valid),
-                self.o.payload.eq(Array(b.r_data for b in banks)[read_bank]),
-            ]
-            with m.If(head_valid):
-                m.d.sync += read_bank.eq(read_bank + 1)
+        m.d.comb += [
+            self.o.valid.eq(_select(held, read_bank)),
+            self.o.payload.eq(_select(read_data, read_bank)),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += read_bank.eq(read_bank + 1)
 
-        # --- credit: every queue keeps room for one word per window in flight -----------
-        # `free[b]` = depth - words in queue b - windows in flight (each may write one
-        # word to b). A window reserves a word in every queue when it enters; the placer
-        # hands back the reservations it does not use; a read frees a word.
-        free = [Signal(range(self.queue_depth + 1), init=self.queue_depth, name=f"free{b}")
-                for b in range(n_banks)]
-        m.d.comb += self.i.ready.eq(Cat(f != 0 for f in free).all())
-        for f, bank in zip(free, banks):
-            m.d.sync += f.eq(f - accepted + (placed_valid & ~bank.w_en)
-                             + (bank.r_en & bank.r_rdy))
+        # --- credit: every memory keeps room for one word per window in flight ----------
+        # `free[b]` = depth - words in memory b - windows in flight (each may write one
+        # word to b). A window reserves a word in every memory when it enters; the placer
+        # hands back the reservations it does not use (a cycle later, through a register);
+        # a read into the read register frees a word. No term depends on `o.ready`, and
+        # every term is a register: the update is one small function and one carry chain.
+        # `i.ready` is a register too, set from the counts a cycle old: two free words
+        # leave one for the window that may enter meanwhile, so no count goes below zero.
+        free = [Signal(range(depth + 1), init=depth, name=f"free{b}") for b in range(n_banks)]
+        m.d.sync += self.i.ready.eq(Cat(f >= 2 for f in free).all())
+        for f, write, read in zip(free, writes, reads):
+            unused = Signal(name=f"{f.name}_unused")  # the placer's window left b alone
+            m.d.sync += unused.eq(placed_valid & ~write)
+            # unused + read - accepted, in {-1, 0, 1, 2}: three bits of two's complement,
+            # sign-extended to the width of the count.
+            minus = ~unused & ~read & accepted
+            delta = Cat(unused ^ read ^ accepted, minus | (unused & read & ~accepted),
+                        minus.replicate(len(f) - 2))
+            m.d.sync += f.eq(f + delta)
         return m
 
 
