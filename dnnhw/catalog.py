@@ -59,10 +59,12 @@ class Param:
 @dataclass(frozen=True)
 class FlowConfig:
     """A parameter set the flow builds: simulated with the testbench (``sim``) and
-    synthesized for each of ``targets``."""
+    synthesized for each of ``targets`` (with nextpnr's ``router``, ``None`` for the
+    target's default)."""
     params: dict
     targets: tuple = ()
     sim: bool = True
+    router: str = None
 
 
 @dataclass(frozen=True)
@@ -152,16 +154,20 @@ _DIFFY_PARAMS = (
 def _diffy_flow():
     """Every mode on the UP5K (a small tile: 8-bit, 4 lanes, 2 filters x 2 windows; the
     bit-parallel baseline with 1 window, DaDianNao's shape, so its 8 multipliers fit the
-    8 DSPs) and on the ECP5-85F (16-bit, 16 lanes, the paper's tile shape, as large as
-    the device takes)."""
+    8 DSPs) and on the ECP5-85F (16-bit, the paper's 16 lanes, 2 filters x 4 windows;
+    bit-parallel 2 x 2, 64 multipliers), routed with router2 (router1 stalls on them).
+    16 x 4 x 4 packs into the ECP5-85F (Diffy: 57 k of its 84 k LUTs) but does not route in
+    an hour (router2's overuse stalls near 700 wires), so the flow builds the largest tile
+    that completes: half of it."""
     small = {"lanes": 4, "filters": 2, "width": 8, "max_products": 576}
     configs = []
     for mode in _DIFFY_MODES:
         configs.append(FlowConfig({**small, "windows": 1 if mode == "bitparallel" else 2,
                                    "mode": mode}, ("ice40-up5k",)))
     for mode in _DIFFY_MODES:
-        configs.append(FlowConfig({"lanes": 16, "filters": 4, "windows": 4, "mode": mode},
-                                  ("ecp5-85f",), sim=False))
+        configs.append(FlowConfig({"lanes": 16, "filters": 2,
+                                   "windows": 2 if mode == "bitparallel" else 4, "mode": mode},
+                                  ("ecp5-85f",), sim=False, router="router2"))
     return tuple(configs)
 
 

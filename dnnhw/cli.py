@@ -85,7 +85,7 @@ def cmd_synth(args):
     build_dir = Path(args.build_dir) / "synth" / f"{module}-{args.target}"
     try:
         qor = synthesize(core.build(params), name=module, target=args.target,
-                         build_dir=build_dir, seed=args.seed)
+                         build_dir=build_dir, seed=args.seed, router=args.router)
     except DoesNotFit as error:
         # Not a usage error: the parameters are legal, the device is too small.
         print(f"dnnhw: {error}", file=sys.stderr)
@@ -160,6 +160,8 @@ def build_parser():
     p.add_argument("--target", default="ice40-up5k")
     p.add_argument("--build-dir", default="dnnhw-build")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--router", help="nextpnr router: router1 (default) or router2 "
+                   "(large congested designs)")
     p.add_argument("--json", help="write the QoR record to this file")
 
     p = sub.add_parser("flow", help="generate, verify and synthesize every core; write the report")

@@ -282,14 +282,14 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
         for config in core.flow:
             params = core.resolve(config.params)
             if config.sim and not skip_sim:
-                jobs.append(("sim", core, params, None))
+                jobs.append(("sim", core, params, None, None))
             for target in config.targets:
                 if not skip_synth and (not targets or target in targets):
-                    jobs.append(("synth", core, params, target))
+                    jobs.append(("synth", core, params, target, config.router))
 
     sims, records, failures = [], [], []
     started = time.monotonic()
-    for index, (kind, core, params, target) in enumerate(jobs, 1):
+    for index, (kind, core, params, target, router) in enumerate(jobs, 1):
         label = f"[{index}/{len(jobs)}] {kind} {core.name} " + \
             " ".join(f"{k}={v}" for k, v in params.items()) + (f" {target}" if target else "")
         _progress(f"{label} ...")
@@ -305,7 +305,7 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
             else:
                 from .synth.flow import synthesize
                 module = core.module_name(params)
-                qor = synthesize(core.build(params), name=module, target=target,
+                qor = synthesize(core.build(params), name=module, target=target, router=router,
                                  build_dir=build_root / "synth" / f"{module}-{target}")
                 records.append({"core": core.name, "params": params, "qor": qor.to_dict()})
                 status = f"{qor.lut} LUT, {qor.ff} FF, {qor.fmax_mhz:.1f} MHz"

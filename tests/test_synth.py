@@ -205,6 +205,7 @@ def test_unknown_target(tmp_path):
     (dict(freq_mhz=0), ValueError, "freq_mhz must be a positive number"),
     (dict(yosys_log="yes"), TypeError, "yosys_log must be a bool"),
     (dict(placer="fast"), ValueError, "placer must be one of heap, sa or None"),
+    (dict(router="router3"), ValueError, "router must be one of router1, router2 or None"),
 ])
 def test_argument_errors(tmp_path, kwargs, error, message):
     arguments = dict(component=silenced(Adder()), name="adder", target="ice40-up5k",
@@ -242,9 +243,10 @@ def test_synthesize(tmp_path, target):
 
 def test_synthesize_drops_yosys_log(tmp_path):
     qor = synthesize(Adder(), name="adder", target="ice40-up5k", build_dir=tmp_path,
-                     seed=7, freq_mhz=50, placer="heap", yosys_log=False)
+                     seed=7, freq_mhz=50, placer="heap", router="router2", yosys_log=False)
     assert qor.yosys_log is None and not (tmp_path / "yosys.log").exists()
     assert qor.seed == 7 and qor.freq_mhz == 50 and qor.placer == "heap"
+    assert qor.router == "router2" and "Running router2" in (tmp_path / "nextpnr.log").read_text()
     assert json.loads((tmp_path / "report.json").read_text())["fmax"][qor.clock]["constraint"] == 50
 
 

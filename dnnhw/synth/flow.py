@@ -144,6 +144,8 @@ class Target:
         whether it is met or not.
     placer : str
         Default nextpnr placer, one of :data:`PLACERS`.
+    router : str
+        Default nextpnr router, one of :data:`ROUTERS`.
     """
     name: str
     family: Family
@@ -151,10 +153,17 @@ class Target:
     nextpnr_args: tuple
     freq_mhz: float
     placer: str
+    router: str = "router1"
 
 
 #: The nextpnr placers :func:`synthesize` can ask for: analytic (HeAP) and simulated annealing.
 PLACERS = ("heap", "sa")
+
+#: The nextpnr routers :func:`synthesize` can ask for. router1 is every target's default
+#: (the ZVC records were built with it; on the 32 x 32 compressor it gave 97.9 MHz where
+#: router2 gave 68.1, single runs); router2 is for large, congested designs: router1
+#: stalled on a 16 x 4 x 4 Diffy tile (10 % of its 226 k arcs routed in 16 minutes).
+ROUTERS = ("router1", "router2")
 
 #: Every target of the flow, by name. Adding a target is adding a row.
 #:
@@ -224,6 +233,8 @@ class QoR:
         The nextpnr placer seed.
     placer : str
         The nextpnr placer, one of :data:`PLACERS`.
+    router : str
+        The nextpnr router, one of :data:`ROUTERS`.
     seconds : dict of str to float
         Wall time of each step (``convert``, ``yosys``, ``pack``: nextpnr's fit check,
         ``nextpnr``: the full place and route).
@@ -250,6 +261,7 @@ class QoR:
     placed: dict = field(default_factory=dict)
     seed: int = 1
     placer: str = None
+    router: str = None
     seconds: dict = field(default_factory=dict)
     yosys_log: str = None
     nextpnr_log: str = None
@@ -387,7 +399,7 @@ def _summarize_path(critical_path):
     ]
 
 
-def _check_args(component, name, target, seed, freq_mhz, placer):
+def _check_args(component, name, target, seed, freq_mhz, placer, router):
     if not isinstance(component, wiring.Component):
         raise TypeError(f"component must be an amaranth.lib.wiring.Component, "
                         f"not {component!r}")
@@ -402,10 +414,12 @@ def _check_args(component, name, target, seed, freq_mhz, placer):
         raise ValueError(f"freq_mhz must be a positive number or None, not {freq_mhz!r}")
     if placer is not None and placer not in PLACERS:
         raise ValueError(f"placer must be one of {', '.join(PLACERS)} or None, not {placer!r}")
+    if router is not None and router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)} or None, not {router!r}")
 
 
 def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, placer=None,
-               yosys_log=True):
+               router=None, yosys_log=True):
     """Build ``component`` out of context for ``target`` and return its :class:`QoR`.
 
     The component is wrapped in :class:`~dnnhw.synth.harness.OutOfContext`, converted to
@@ -438,6 +452,8 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
         Clock constraint for nextpnr; ``None`` takes the target's default.
     placer : str or None
         nextpnr placer, one of :data:`PLACERS`; ``None`` takes the target's default.
+    router : str or None
+        nextpnr router, one of :data:`ROUTERS`; ``None`` takes the target's default.
     yosys_log : bool
         Keep ``yosys.log`` after a successful build. The log is always written, as it is the
         only complete record of a Yosys run, and it is always kept when Yosys fails.
@@ -452,7 +468,7 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
         When a tool is missing or fails; the message holds the last lines of its log and the
         log's path.
     """
-    _check_args(component, name, target, seed, freq_mhz, placer)
+    _check_args(component, name, target, seed, freq_mhz, placer, router)
     if not isinstance(yosys_log, bool):
         raise TypeError(f"yosys_log must be a bool, not {yosys_log!r}")
     tgt = TARGETS[target]
@@ -461,6 +477,8 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
         freq_mhz = tgt.freq_mhz
     if placer is None:
         placer = tgt.placer
+    if router is None:
+        router = tgt.router
 
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -538,6 +556,7 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
         "--freq", f"{freq_mhz:g}",
         "--seed", str(seed),
         "--placer", placer,
+        "--router", router,
         "--timing-allow-fail",
         "-q", "-l", nextpnr_log_path.name,
     ], log=nextpnr_log_path, cwd=build_dir)
@@ -570,6 +589,7 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
         placed=placed,
         seed=seed,
         placer=placer,
+        router=router,
         seconds=seconds,
         yosys_log=str(yosys_log_path) if yosys_log else None,
         nextpnr_log=str(nextpnr_log_path),
