@@ -681,6 +681,7 @@ def rtl_crop(image="astronaut", size=16, channels=4, depth=3, *, build_root="dnn
     output), steps counted and predicted, and the golden published-model cycles of the
     same tile. The testbench itself fails on any output or step-count mismatch."""
     import tempfile
+    from .golden.diffy_tile import published_cycles
     from .sim.runner import run_testbench
 
     layers = crop_layers(image, size, channels, depth)
@@ -699,12 +700,7 @@ def rtl_crop(image="astronaut", size=16, channels=4, depth=3, *, build_root="dnn
                                 config={"layer_files": files}, testcase="layers")
             if not res.get("passed"):
                 raise RuntimeError(f"diffy-tile {params} failed on the crop: {res.get('error')}")
-            tile = golden.TileConfig(lanes=params["lanes"], filters=params["filters"],
-                                     windows=windows, bit_parallel_windows=windows)
-            model = {"diffy": golden.diffy_cycles, "pragmatic": golden.pragmatic_cycles,
-                     "stripes": golden.stripes_cycles,
-                     "bitparallel": golden.bit_parallel_cycles}[mode]
-            published = sum(model(x, w, stride, padding, tile=tile)
+            published = sum(published_cycles(x, w, stride, padding, **params)
                             for x, w, stride, padding in layers)
             runs = res["layers"]
             rows.append({

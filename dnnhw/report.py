@@ -122,22 +122,11 @@ def diffy_workload_cycles(params, layers):
     """Cycles of one ``diffy-tile`` configuration on ``layers`` (``(x, w, stride, padding)``
     tuples), from the golden model the RTL matches step for step (plus its latency per
     layer)."""
-    from .golden import diffy as golden
-    tile = golden.TileConfig(lanes=params["lanes"], filters=params["filters"],
-                             windows=params["windows"], shifter_bits=params["shifter_bits"],
-                             bit_parallel_windows=params["windows"])
-    mode = params["mode"]
-    total = 0
-    for x, w, stride, padding in layers:
-        if mode == "bitparallel":
-            steps = golden.bit_parallel_cycles(x, w, stride, padding, tile=tile)
-        elif mode == "stripes":
-            steps = golden.stripes_cycles(x, w, stride, padding, tile=tile)
-        else:
-            model = golden.diffy_cycles if mode == "diffy" else golden.pragmatic_cycles
-            steps = model(x, w, stride, padding, tile=tile, encoding=params["encoding"])
-        total += steps + 6 - 1
-    return total
+    from .golden.diffy_tile import published_cycles
+    geometry = {k: params[k] for k in ("mode", "lanes", "filters", "windows", "width",
+                                        "encoding", "shifter_bits")}
+    return sum(published_cycles(x, w, stride, padding, **geometry) + 6 - 1
+               for x, w, stride, padding in layers)
 
 
 def diffy_area_rows(records, layers):

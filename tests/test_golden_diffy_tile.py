@@ -6,7 +6,7 @@ import pytest
 
 from dnnhw.golden import diffy as golden
 from dnnhw.golden.conv import conv2d_direct_int
-from dnnhw.golden.diffy_tile import tile_schedule
+from dnnhw.golden.diffy_tile import published_cycles, tile_schedule
 
 
 SHAPES = [
@@ -53,6 +53,8 @@ def test_schedule_matches_the_published_model_and_the_conv(mode, shape):
         "stripes": golden.stripes_cycles, "bitparallel": golden.bit_parallel_cycles,
     }[mode](x, w, stride, padding, tile=tile)
     assert sched.steps == model
+    assert published_cycles(x, w, stride, padding, mode=mode, lanes=L, filters=F,
+                            windows=W) == model
     # The pallets, summed per group, give the convolution (Diffy: after the running sum).
     sums = _sum_pallets(sched, lambda k: np.einsum("wl,fl->fw", sched.acts[k], sched.weights[k]))
     assert np.array_equal(sums, sched.outputs)

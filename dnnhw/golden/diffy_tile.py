@@ -36,7 +36,7 @@ from . import diffy as _diffy
 from .conv import conv2d_direct_int
 
 
-__all__ = ["MODES", "TileSchedule", "tile_schedule"]
+__all__ = ["MODES", "TileSchedule", "tile_schedule", "published_cycles"]
 
 MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
 
@@ -168,3 +168,20 @@ def tile_schedule(x, w, stride=1, padding=0, *, lanes, filters, windows, width=1
         pallet_steps=np.ascontiguousarray(pallet_steps, dtype=np.int64),
         steps=int(pallet_steps.sum()), stripes_msb=stripes_msb,
         stripes_signed=stripes_signed)
+
+
+def published_cycles(x, w, stride=1, padding=0, *, mode, lanes, filters, windows, width=16,
+                     encoding="best", shifter_bits=2) -> int:
+    """Cycles of one tile of this geometry in ``mode`` by the published models of
+    ``dnnhw.golden.diffy``: ``diffy_cycles``, ``pragmatic_cycles``, ``stripes_cycles``
+    (the layer's precision) or ``bit_parallel_cycles`` with ``windows`` windows per
+    cycle; equal to ``tile_schedule(...).steps`` (tested)."""
+    _check_mode(mode)
+    tile = _diffy.TileConfig(lanes=lanes, filters=filters, windows=windows,
+                             shifter_bits=shifter_bits, bit_parallel_windows=windows)
+    if mode == "bitparallel":
+        return _diffy.bit_parallel_cycles(x, w, stride, padding, tile=tile, width=width)
+    if mode == "stripes":
+        return _diffy.stripes_cycles(x, w, stride, padding, tile=tile, width=width)
+    model = _diffy.diffy_cycles if mode == "diffy" else _diffy.pragmatic_cycles
+    return model(x, w, stride, padding, tile=tile, width=width, encoding=encoding)

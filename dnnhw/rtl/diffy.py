@@ -49,36 +49,19 @@ so no output of a layer within that size can overflow.
 The component's parameters and ports are described on :class:`DiffyTile`.
 """
 
-from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._checks import check_int
-from .prefix_sum import popcount_tree
-from .terms import check_encoding, lowest_set_bit, term_bits, term_masks
+from .prefix_sum import adder_tree, popcount_tree
+from .terms import any_set, check_encoding, lowest_set_bit, term_bits, term_masks
 
 
 __all__ = ["MODES", "DiffyTile"]
 
 MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
-
-
-def _adder_tree(terms):
-    """The sum of ``terms`` as a balanced tree (log depth)."""
-    terms = list(terms)
-    while len(terms) > 1:
-        pairs = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
-        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
-    return terms[0]
-
-
-def _any_set(values):
-    """True when any of ``values`` has a set bit."""
-    result = Const(0, 1)
-    for value in values:
-        result = result | value.any()
-    return result
 
 
 class DiffyTile(wiring.Component):
@@ -341,7 +324,7 @@ class DiffyTile(wiring.Component):
                     after = Signal(bits, name=f"left_{c}_{l}")
                     m.d.comb += after.eq(Mux(take[c][l], mask & (mask - 1), mask))
                     left.append((c, l, after))
-            m.d.comb += s_done.eq(~_any_set(after for _, _, after in left))
+            m.d.comb += s_done.eq(~any_set(after for _, _, after in left))
             with core.If(s_load):
                 for c in range(W):
                     for l in range(L):
@@ -455,7 +438,7 @@ class DiffyTile(wiring.Component):
                         products.append(term)
                 if mode != "bitparallel":
                     products.append(popcount_tree(Cat(p_negate[c][l] for l in range(L))))
-                tree = _adder_tree(products)
+                tree = adder_tree(products)
                 q_sum[f][c] = Signal(tree.shape(), name=f"q_sum_{f}_{c}")
                 core.d.sync += q_sum[f][c].eq(tree)
 

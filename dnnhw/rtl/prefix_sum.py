@@ -6,7 +6,7 @@ from amaranth.utils import bits_for, ceil_log2
 from ._checks import check_bool, check_int
 
 
-__all__ = ["PrefixCount", "popcount_tree"]
+__all__ = ["PrefixCount", "adder_tree", "popcount_tree"]
 
 
 class PrefixCount(wiring.Component):
@@ -91,12 +91,17 @@ class PrefixCount(wiring.Component):
         return m
 
 
-def popcount_tree(bits):
-    """Number of ones in ``bits`` (an Amaranth value) as a balanced adder tree, log depth."""
-    terms = [bits[j] for j in range(len(bits))]
+def adder_tree(terms):
+    """The sum of ``terms`` (Amaranth values) as a balanced tree of adders, log depth."""
+    terms = list(terms)
     if not terms:
         return Const(0, 1)
     while len(terms) > 1:
         pairs = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
         terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
     return terms[0]
+
+
+def popcount_tree(bits):
+    """Number of ones in ``bits`` (an Amaranth value) as a balanced adder tree, log depth."""
+    return adder_tree(bits[j] for j in range(len(bits)))

@@ -26,7 +26,7 @@ from ._checks import check_int
 from .prefix_sum import popcount_tree
 
 
-__all__ = ["ENCODINGS", "term_bits", "term_masks", "lowest_set_bit", "TermEncoder"]
+__all__ = ["ENCODINGS", "term_bits", "term_masks", "lowest_set_bit", "any_set", "TermEncoder"]
 
 ENCODINGS = ("best", "csd", "plain")
 
@@ -87,14 +87,15 @@ def lowest_set_bit(value):
     bits = len(value)
     onehot = value & (-value.as_signed() if bits > 1 else value)
     index_bits = max(1, (bits - 1).bit_length())
-    return Cat(*(_any_of([onehot[k] for k in range(bits) if (k >> b) & 1])
+    return Cat(*(any_set(onehot[k] for k in range(bits) if (k >> b) & 1)
                  for b in range(index_bits)))
 
 
-def _any_of(values):
+def any_set(values):
+    """1 when any of ``values`` (Amaranth values) has a set bit: an OR tree."""
     result = Const(0, 1)
     for value in values:
-        result = result | value
+        result = result | value.any()
     return result
 
 
