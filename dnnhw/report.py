@@ -123,9 +123,10 @@ def diffy_workload_cycles(params, layers):
     tuples), from the golden model the RTL matches step for step (plus its latency per
     layer)."""
     from .golden.diffy_tile import published_cycles
+    from .rtl.diffy import DiffyTile
     geometry = {k: params[k] for k in ("mode", "lanes", "filters", "windows", "width",
                                         "encoding", "shifter_bits")}
-    return sum(published_cycles(x, w, stride, padding, **geometry) + 6 - 1
+    return sum(published_cycles(x, w, stride, padding, **geometry) + DiffyTile.LATENCY - 1
                for x, w, stride, padding in layers)
 
 
