@@ -201,7 +201,7 @@ CORES = (
     ),
     Core(
         name="diffy-tile",
-        component="dnnhw.rtl.diffy:DiffyTile",
+        component="dnnhw.rtl.diffy_tile:DiffyTile",
         params=_DIFFY_PARAMS,
         summary="Diffy bit-serial differential MAC tile; pragmatic, stripes and bit-parallel "
                 "modes of the same generator",

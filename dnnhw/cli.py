@@ -76,7 +76,7 @@ def cmd_sim(args):
 
 
 def cmd_synth(args):
-    from .synth.flow import TARGETS, DoesNotFit, synthesize, format_qor_table
+    from .synth.build import TARGETS, DoesNotFit, synthesize, format_qor_table
     core, params = _resolve(args)
     if args.target not in TARGETS:
         raise ParameterError(f"unknown target '{args.target}'; "
@@ -128,10 +128,10 @@ def cmd_flow(args):
 
 def cmd_bench(args, rest):
     if args.what == "conv":
-        from .bench_conv import main as bench_conv
+        from .bench.conv import main as bench_conv
         return bench_conv(rest)
     if args.what == "diffy":
-        from .bench_diffy import main as bench_diffy
+        from .bench.diffy import main as bench_diffy
         return bench_diffy(rest)
     raise ParameterError(f"unknown benchmark '{args.what}'; known: conv, diffy")
 

@@ -123,7 +123,7 @@ def diffy_workload_cycles(params, layers):
     tuples), from the golden model the RTL matches step for step (plus its latency per
     layer)."""
     from .golden.diffy_tile import published_cycles
-    from .rtl.diffy import DiffyTile
+    from .rtl.diffy_tile import DiffyTile
     geometry = {k: params[k] for k in ("mode", "lanes", "filters", "windows", "width",
                                         "encoding", "shifter_bits")}
     return sum(published_cycles(x, w, stride, padding, **geometry) + DiffyTile.LATENCY - 1
@@ -168,8 +168,8 @@ def diffy_area_table(rows):
 
 def diffy_workload():
     """The photo workload the area comparison runs: a 32x32 crop of the astronaut through
-    a 3-layer, 16-channel 3x3 + ReLU stack (``dnnhw.bench_diffy.crop_layers``)."""
-    from .bench_diffy import crop_layers
+    a 3-layer, 16-channel 3x3 + ReLU stack (``dnnhw.bench.diffy.crop_layers``)."""
+    from .bench.diffy import crop_layers
     return crop_layers("astronaut", size=32, channels=16, depth=3)
 
 
@@ -260,7 +260,7 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
 
     Returns the process exit code: 0 when every simulation passed and every build ran.
     """
-    from .synth.flow import TARGETS
+    from .synth.build import TARGETS
     for target in targets or ():
         if target not in TARGETS:
             raise ParameterError(f"unknown target '{target}'; known targets: {', '.join(TARGETS)}")
@@ -293,7 +293,7 @@ def run_flow(*, output, build_root, cores=None, targets=None, skip_synth=False,
                     failures.append(label)
                 status = "PASS" if results.get("passed") else "FAIL"
             else:
-                from .synth.flow import synthesize
+                from .synth.build import synthesize
                 module = core.module_name(params)
                 qor = synthesize(core.build(params), name=module, target=target, router=router,
                                  build_dir=build_root / "synth" / f"{module}-{target}")
@@ -353,7 +353,7 @@ def flow_sections(sims, records, ratios):
             ["### Diffy tile synthesis (out of context, register to register)", "",
              diffy_qor_table(diffy_records), ""] + ([] if not area else [
              "Area-normalized, on a 32x32 crop of the astronaut photograph through a "
-             "3-layer, 16-channel 3x3 + ReLU stack (`dnnhw.bench_diffy.crop_layers`; cycles "
+             "3-layer, 16-channel 3x3 + ReLU stack (`dnnhw.bench.diffy.crop_layers`; cycles "
              "from the golden model the RTL matches step for step, plus the pipeline "
              "latency), against the bit-parallel build on the same target "
              "(its multipliers are DSP blocks, not LUTs):", "",

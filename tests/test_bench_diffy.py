@@ -7,9 +7,9 @@ import socket
 import numpy as np
 import pytest
 
-from dnnhw import bench_diffy as B
+from dnnhw.bench import diffy as B
 from dnnhw.cli import main as cli_main
-from dnnhw.golden import diffy as D
+from dnnhw.golden import diffy_published as D
 
 
 @pytest.fixture
@@ -221,7 +221,7 @@ def test_cli_unknown_benchmark(capsys):
 
 @pytest.mark.slow
 def test_rtl_crop_matches_the_models(tmp_path):
-    from dnnhw.bench_diffy import RTL_TILES, render_rtl, rtl_crop
+    from dnnhw.bench.diffy import RTL_TILES, render_rtl, rtl_crop
     crop = rtl_crop(size=8, channels=4, depth=2, log=lambda line: None)
     assert [(r["mode"], r["windows"]) for r in crop["rows"]] == list(RTL_TILES)
     for row in crop["rows"]:

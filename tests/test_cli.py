@@ -174,7 +174,7 @@ def test_generate_diffy_tile_sidecar(tmp_path, capsys):
 
 
 def test_synth_that_does_not_fit_exits_1_without_a_traceback(monkeypatch, tmp_path, capsys):
-    import dnnhw.synth.flow as flow
+    import dnnhw.synth.build as flow
 
     def too_big(*args, name, target, **kwargs):
         raise flow.DoesNotFit(core=name, target=target, overused={"ICESTORM_LC": (7174, 5280)},

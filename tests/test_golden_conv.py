@@ -653,7 +653,7 @@ def test_golden_conv_modules_import_only_numpy_and_the_standard_library():
 
 
 def test_benchmark_quick_writes_its_reports(tmp_path):
-    from dnnhw.bench_conv import main
+    from dnnhw.bench.conv import main
 
     assert main(["--quick", "--out", str(tmp_path)]) == 0
     for name in ("conv_bench.md", "conv_bench.json", "conv_bandlimited.png",
@@ -677,7 +677,7 @@ def test_benchmark_torch_column_with_a_stand_in_torch(tmp_path, monkeypatch):
     import contextlib
     import types
 
-    from dnnhw import bench_conv
+    from dnnhw.bench import conv as bench_conv
 
     functional = types.SimpleNamespace(
         conv2d=lambda x, w, stride, padding: C.conv2d_im2col(x, w, stride=stride, padding=padding),

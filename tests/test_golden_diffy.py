@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnnhw.golden import diffy as D
+from dnnhw.golden import diffy_published as D
 
 RNG_SEED = 20181020
 

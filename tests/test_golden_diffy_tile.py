@@ -4,7 +4,7 @@ models: the plain integer convolution, the window deltas and the published cycle
 import numpy as np
 import pytest
 
-from dnnhw.golden import diffy as golden
+from dnnhw.golden import diffy_published as golden
 from dnnhw.golden.conv import conv2d_direct_int
 from dnnhw.golden.diffy_tile import published_cycles, tile_schedule
 
@@ -119,6 +119,6 @@ def test_the_mode_lists_agree():
     # rtl/ and golden/ may not import each other, so each spells the modes; keep them equal.
     from dnnhw.catalog import get_core
     from dnnhw.golden.diffy_tile import MODES as golden_modes
-    from dnnhw.rtl.diffy import MODES as rtl_modes
+    from dnnhw.rtl.diffy_tile import MODES as rtl_modes
     catalog_modes = next(p.choices for p in get_core("diffy-tile").params if p.name == "mode")
     assert tuple(golden_modes) == tuple(rtl_modes) == tuple(catalog_modes)

@@ -9,8 +9,8 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from dnnhw.golden import diffy as golden
-from dnnhw.rtl.diffy import DiffyTile
+from dnnhw.golden import diffy_published as golden
+from dnnhw.rtl.diffy_tile import DiffyTile
 from dnnhw.rtl.terms import TermEncoder
 
 

@@ -14,8 +14,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from dnnhw.synth import flow
-from dnnhw.synth.flow import DoesNotFit, QoR, TARGETS, format_qor_table, synthesize
+from dnnhw.synth import build as flow
+from dnnhw.synth.build import DoesNotFit, QoR, TARGETS, format_qor_table, synthesize
 from dnnhw.synth.harness import OutOfContext
 
 

@@ -1,5 +1,5 @@
 """The RTL Diffy tile's contract: the pallet stream it consumes, the beats it must
-produce, and the exact number of steps it takes (``dnnhw.rtl.diffy.DiffyTile``).
+produce, and the exact number of steps it takes (``dnnhw.rtl.diffy_tile.DiffyTile``).
 
 :func:`tile_schedule` lays a conv layer out the way the tile works on it:
 
@@ -32,7 +32,7 @@ import dataclasses
 
 import numpy as np
 
-from . import diffy as _diffy
+from . import diffy_published as _diffy
 from .conv import conv2d_direct_int
 
 
@@ -173,7 +173,7 @@ def tile_schedule(x, w, stride=1, padding=0, *, lanes, filters, windows, width=1
 def published_cycles(x, w, stride=1, padding=0, *, mode, lanes, filters, windows, width=16,
                      encoding="best", shifter_bits=2) -> int:
     """Cycles of one tile of this geometry in ``mode`` by the published models of
-    ``dnnhw.golden.diffy``: ``diffy_cycles``, ``pragmatic_cycles``, ``stripes_cycles``
+    ``dnnhw.golden.diffy_published``: ``diffy_cycles``, ``pragmatic_cycles``, ``stripes_cycles``
     (the layer's precision) or ``bit_parallel_cycles`` with ``windows`` windows per
     cycle; equal to ``tile_schedule(...).steps`` (tested)."""
     _check_mode(mode)

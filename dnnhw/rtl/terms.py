@@ -1,6 +1,6 @@
 """Term encoding: a fixed-point value as signed powers of two, lowest first.
 
-The encodings (the same as ``dnnhw.golden.diffy``; the golden model is the reference):
+The encodings (the same as ``dnnhw.golden.diffy_published``; the golden model is the reference):
 
 ``plain``
     the set bits of the magnitude, every term with the value's sign.
@@ -14,7 +14,7 @@ The encodings (the same as ``dnnhw.golden.diffy``; the golden model is the refer
 A value's terms are held as two bit masks over the term offsets: ``mask`` (a term at that
 offset) and ``negative`` (that term is subtracted). :func:`term_masks` builds them in
 combinational logic; :class:`TermEncoder` turns them into a stream of terms, and the Diffy
-tile (:mod:`dnnhw.rtl.diffy`) retires them a step at a time.
+tile (:mod:`dnnhw.rtl.diffy_tile`) retires them a step at a time.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed

@@ -3,7 +3,7 @@
 Feeds photographs that ship inside installed packages (scikit-image's sample images and
 matplotlib's ``grace_hopper.jpg``; nothing is downloaded) through a DnCNN-like stack of
 3x3 convolutions with ReLU, in 16-bit fixed point, and measures with the golden models of
-:mod:`dnnhw.golden.diffy`, per layer and in total: effectual terms per activation raw vs
+:mod:`dnnhw.golden.diffy_published`, per layer and in total: effectual terms per activation raw vs
 delta, zero fractions, and the cycles of a value-agnostic bit-parallel engine
 (DaDianNao-like), Stripes, Pragmatic and Diffy on the paper's tile (16 lanes x 16 filters
 x 16 windows, B = 2), beside the paper's figures (7.1x over value-agnostic, 1.41x over
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnnhw.golden import diffy as golden
+from dnnhw.golden import diffy_published as golden
 
 __all__ = [
     "IMAGES", "DEFAULT_IMAGES", "PAPER", "HIDDEN", "ConvLayer", "StackSpec", "load_image",
@@ -412,7 +412,7 @@ def crop_layers(image="astronaut", size=8, channels=4, depth=3, *, origin=None, 
     int64 ``(C, size, size)`` is that layer's input (signed 16-bit values; the first is
     the image, every next one the previous layer's requantized output), ``w_int`` int64
     ``(K, C, 3, 3)`` its 16-bit weights, ``stride`` 1, ``padding`` 1. Replay a layer with
-    ``dnnhw.golden.diffy.diffy_conv2d(x_int, w_int, stride, padding)`` (the raw
+    ``dnnhw.golden.diffy_published.diffy_conv2d(x_int, w_int, stride, padding)`` (the raw
     accumulator) or the cycle models (``diffy_cycles(x_int, w_int, stride, padding)``
     etc.). With ``return_layers=True`` it returns ``(tuples, layers)``: the
     :class:`ConvLayer` list carries each layer's ``shift`` and ``relu``, and
@@ -681,8 +681,8 @@ def rtl_crop(image="astronaut", size=16, channels=4, depth=3, *, build_root="dnn
     output), steps counted and predicted, and the golden published-model cycles of the
     same tile. The testbench itself fails on any output or step-count mismatch."""
     import tempfile
-    from .golden.diffy_tile import published_cycles
-    from .sim.runner import run_testbench
+    from ..golden.diffy_tile import published_cycles
+    from ..sim.runner import run_testbench
 
     layers = crop_layers(image, size, channels, depth)
     rows = []

@@ -24,7 +24,7 @@ Modes (one generator; only the front-end and the step logic differ):
 ``bitparallel``
     the value-agnostic baseline: L multipliers per PE, one pallet per cycle.
 
-Term-serial step rule (``diffy`` and ``pragmatic``, as in ``dnnhw.golden.diffy``): every
+Term-serial step rule (``diffy`` and ``pragmatic``, as in ``dnnhw.golden.diffy_published``): every
 lane holds the terms of its activation (see :mod:`dnnhw.rtl.terms`). Each step, each
 column takes as its *base* the lowest remaining term offset over its lanes, and every
 lane whose lowest remaining term lies in ``[base, base + 2**shifter_bits - 1]`` retires
