@@ -1,16 +1,23 @@
 """The catalog: one row per core, and everything else is generic over it.
 
-A :class:`Core` names its component class, its parameters (defaults and legal values),
-its golden model, its cocotb testbench and the configurations the flow builds. The CLI,
-the generator, the simulator runner, the synthesis flow and the report read this table
-only; adding a core is adding a row to :data:`CORES`.
+A :class:`Core` carries a core's whole story: its component class, its parameters
+(defaults and legal values), its golden model, its cocotb testbench, the configurations
+the main job builds (tagged by tier), the analyses the main job runs beside them, the
+module that renders its report sections, its benchmark and its docs page. The CLI, the
+generator, the main job (:mod:`dnnhw.flow`) and the report (:mod:`dnnhw.report`) read
+this table only; adding a core is adding a row to :data:`CORES` plus one file per layer.
 """
 
 from dataclasses import dataclass, field
 import importlib
 
 
-__all__ = ["Param", "FlowConfig", "Core", "CORES", "get_core", "ParameterError"]
+__all__ = ["Param", "FlowConfig", "Analysis", "Core", "CORES", "TIERS", "get_core",
+           "ParameterError"]
+
+#: The main job's tiers: ``quick`` (the default run: one small configuration per core)
+#: and ``full`` (the paper-scale matrix, ``dnnhw flow --full``), which includes ``quick``.
+TIERS = ("quick", "full")
 
 
 class ParameterError(ValueError):
@@ -58,13 +65,49 @@ class Param:
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """A parameter set the flow builds: simulated with the testbench (``sim``) and
+    """A parameter set the main job builds: simulated with the testbench (``sim``) and
     synthesized for each of ``targets`` (with nextpnr's ``router``, ``None`` for the
-    target's default)."""
+    target's default). ``tier`` is the smallest tier that builds it: ``"quick"`` configs
+    run in every ``dnnhw flow``, ``"full"`` ones only with ``--full``."""
     params: dict
     targets: tuple = ()
     sim: bool = True
     router: str = None
+    tier: str = "full"
+
+    def __post_init__(self):
+        if self.tier not in TIERS:
+            raise ValueError(f"FlowConfig tier must be one of {', '.join(TIERS)}, "
+                             f"got {self.tier!r}")
+
+    def in_tier(self, tier):
+        """Whether a run of ``tier`` builds this config (``full`` includes ``quick``)."""
+        return TIERS.index(self.tier) <= TIERS.index(tier)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A computation the main job runs beside the simulations and builds (a golden-model
+    workload, a compression-ratio table): a job like the others, cached on its sources.
+
+    Members
+    -------
+    name : str
+        Key of its record among the core's results.
+    function : str
+        ``module:function``, called with the list of the core's resolved parameter sets
+        of this run (those of its flow configs in the tier, or none when
+        ``uses_configs`` is false); returns a JSON-able value.
+    tier : str
+        As :attr:`FlowConfig.tier`.
+    uses_configs : bool
+        Whether the result depends on the run's configurations; one that does not is the
+        same job (and the same store record) in every tier.
+    """
+    name: str
+    function: str
+    tier: str = "quick"
+    uses_configs: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,11 +124,27 @@ class Core:
     params : tuple of Param
     summary : str
     golden : str
-        ``module:function`` of the golden model the testbench checks against.
+        ``module:function`` of the golden model the testbench checks against (shown by
+        ``dnnhw list`` and in the report's summary).
     testbench : str
         Dotted name of the cocotb test module.
     flow : tuple of FlowConfig
         What ``dnnhw flow`` builds.
+    analyses : tuple of Analysis
+        What ``dnnhw flow`` computes beside the builds for this core's report.
+    report : str
+        Dotted name of the module that renders the core's report sections (see
+        :mod:`dnnhw.report`); cores of one family may share it.
+    benchmark : str or None
+        Name of the core's benchmark in :data:`dnnhw.bench.BENCHMARKS` (``dnnhw bench NAME``).
+    docs : str or None
+        The core's docs page, relative to the repository.
+    peak_rate : callable or None
+        ``f(params) -> (per_cycle, unit)``: what the core moves per cycle at its full rate
+        (e.g. ``(lanes * width, "bit")``), so sweeps can show throughput at each Fmax.
+    fmax_goals : dict of str to float, or callable
+        Target name to the Fmax (MHz) the project aims for, or ``f(params, target)``
+        giving it; the report sets each build against it (see :meth:`fmax_goal`).
     """
     name: str
     component: str
@@ -93,7 +152,13 @@ class Core:
     summary: str
     golden: str
     testbench: str
+    report: str
     flow: tuple = field(default_factory=tuple)
+    analyses: tuple = field(default_factory=tuple)
+    benchmark: str = None
+    docs: str = None
+    peak_rate: object = None
+    fmax_goals: object = field(default_factory=dict)
 
     def resolve(self, overrides=None):
         """Defaults updated with ``overrides`` (strings or values), validated."""
@@ -115,6 +180,15 @@ class Core:
         """An instance of the component at ``params`` (validated against the catalog)."""
         return self.component_class()(**self.resolve(params))
 
+    def fmax_goal(self, params, target):
+        """The Fmax (MHz) aimed for at ``params`` on ``target``, or ``None``."""
+        goals = self.fmax_goals
+        return goals(params, target) if callable(goals) else goals.get(target)
+
+    def configs(self, tier="full"):
+        """The flow configs a run of ``tier`` builds."""
+        return tuple(c for c in self.flow if c.in_tier(tier))
+
     def module_name(self, params=None):
         """A Verilog module name unique to the core and its parameters."""
         params = self.resolve(params)
@@ -126,9 +200,11 @@ _LANES = Param("lanes", 8, (4, 8, 16, 32), "elements per window (one input beat)
 _WIDTH = Param("width", 16, (8, 16, 32), "bits per element")
 
 # Paper's window is 32 x 32-bit (128 B); the LUT sweep over lanes shows the N log N growth.
+# The quick tier simulates and builds 8 x 16 on the UP5K; --full adds the rest.
 _ZVC_FLOW = (
+    FlowConfig({"lanes": 8, "width": 16}, ("ice40-up5k",), tier="quick"),
     FlowConfig({"lanes": 4, "width": 16}, ("ecp5-85f",)),
-    FlowConfig({"lanes": 8, "width": 16}, ("ice40-up5k", "ice40-hx8k", "ecp5-85f")),
+    FlowConfig({"lanes": 8, "width": 16}, ("ice40-hx8k", "ecp5-85f"), sim=False),
     FlowConfig({"lanes": 16, "width": 16}, ("ecp5-85f",)),
     FlowConfig({"lanes": 32, "width": 16}, ("ecp5-85f",)),
     FlowConfig({"lanes": 32, "width": 32}, ("ecp5-85f",)),
@@ -163,12 +239,26 @@ def _diffy_flow():
     configs = []
     for mode in _DIFFY_MODES:
         configs.append(FlowConfig({**small, "windows": 1 if mode == "bitparallel" else 2,
-                                   "mode": mode}, ("ice40-up5k",)))
+                                   "mode": mode}, ("ice40-up5k",),
+                                  tier="quick" if mode == "diffy" else "full"))
     for mode in _DIFFY_MODES:
         configs.append(FlowConfig({"lanes": 16, "filters": 2,
                                    "windows": 2 if mode == "bitparallel" else 4, "mode": mode},
                                   ("ecp5-85f",), sim=False, router="router2"))
     return tuple(configs)
+
+
+def _zvc_peak_rate(params):
+    """One uncompressed window per cycle (II = 1, up to the compressed port's bound)."""
+    return params["lanes"] * params["width"], "bit"
+
+
+def _diffy_fmax_goal(params, target):
+    """What timing closure aims for: 40 / 75 MHz for the term-serial modes on the UP5K /
+    ECP5, 60 / 100 MHz for the bit-parallel baseline."""
+    bitparallel = params.get("mode") == "bitparallel"
+    return {"ice40-up5k": 60 if bitparallel else 40,
+            "ecp5-85f": 100 if bitparallel else 75}.get(target)
 
 
 CORES = (
@@ -179,7 +269,13 @@ CORES = (
         summary="cDMA zero-value compressor: mask + packed non-zeros, one window per cycle",
         golden="dnnhw.golden.zvc:compress_frame",
         testbench="dnnhw.sim.zvc_compress",
+        report="dnnhw.report.zvc",
         flow=_ZVC_FLOW,
+        analyses=(Analysis("ratios", "dnnhw.bench.ratios:alexnet_rows", uses_configs=False),),
+        benchmark="ratios",
+        docs="README.md#the-zv-format",
+        peak_rate=_zvc_peak_rate,
+        fmax_goals={"ice40-up5k": 75, "ecp5-85f": 150},
     ),
     Core(
         name="zvc-decompress",
@@ -188,7 +284,12 @@ CORES = (
         summary="cDMA zero-value decompressor: the exact inverse of zvc-compress",
         golden="dnnhw.golden.zvc:decompress_frame",
         testbench="dnnhw.sim.zvc_decompress",
+        report="dnnhw.report.zvc",
         flow=_ZVC_FLOW,
+        benchmark="ratios",
+        docs="README.md#the-zv-format",
+        peak_rate=_zvc_peak_rate,
+        fmax_goals={"ice40-up5k": 60, "ecp5-85f": 120},
     ),
     Core(
         name="zvc-loopback",
@@ -197,7 +298,10 @@ CORES = (
         summary="zvc-compress feeding zvc-decompress: the round trip in RTL (simulation only)",
         golden="dnnhw.golden.zvc:compress_frame",
         testbench="dnnhw.sim.zvc_loopback",
-        flow=(FlowConfig({"lanes": 8, "width": 16}), FlowConfig({"lanes": 32, "width": 32})),
+        report="dnnhw.report.zvc",
+        flow=(FlowConfig({"lanes": 8, "width": 16}, tier="quick"),
+              FlowConfig({"lanes": 32, "width": 32})),
+        docs="README.md#the-zv-format",
     ),
     Core(
         name="diffy-tile",
@@ -207,15 +311,20 @@ CORES = (
                 "modes of the same generator",
         golden="dnnhw.golden.diffy_tile:tile_schedule",
         testbench="dnnhw.sim.diffy_tile",
+        report="dnnhw.report.diffy",
         flow=_diffy_flow(),
+        analyses=(Analysis("workload", "dnnhw.bench.diffy:area_workload_cycles", tier="full"),),
+        benchmark="diffy",
+        docs="docs/diffy-tile.md",
+        fmax_goals=_diffy_fmax_goal,
     ),
 )
 
 
-def get_core(name):
-    """The catalog row called ``name``, or :class:`ParameterError` listing the cores."""
-    for core in CORES:
+def get_core(name, catalog=CORES):
+    """The row of ``catalog`` called ``name``, or :class:`ParameterError` listing the cores."""
+    for core in catalog:
         if core.name == name:
             return core
     raise ParameterError(
-        f"unknown core '{name}'; known cores: {', '.join(c.name for c in CORES)}")
+        f"unknown core '{name}'; known cores: {', '.join(c.name for c in catalog)}")

@@ -1,6 +1,9 @@
-"""The ``dnnhw`` command: list, generate, sim, synth, flow, ratios, bench.
+"""The ``dnnhw`` command: list, generate, sim, synth, flow, sweep, ratios, bench.
 
-Every subcommand is generic over the catalog (:mod:`dnnhw.catalog`).
+Every subcommand is generic over the catalog (:mod:`dnnhw.catalog`, or another one given
+with ``--catalog module:attribute``) and the benchmark registry (:mod:`dnnhw.bench`).
+User errors (a bad core, parameter, target, option or file) exit with status 2 and a
+message naming what is wrong; anything else is a bug and keeps its traceback.
 """
 
 import argparse
@@ -8,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .catalog import CORES, ParameterError, get_core
+from .catalog import ParameterError, get_core
 
 
 def _parse_params(pairs):
@@ -21,19 +24,28 @@ def _parse_params(pairs):
     return params
 
 
-def _add_core_args(parser):
-    parser.add_argument("core", help="catalog name of the core (see `dnnhw list`)")
-    parser.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
-                        help="set a core parameter (repeatable)")
+def _catalog(args):
+    from .flow.main import load_catalog
+    try:
+        return load_catalog(args.catalog)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ParameterError(f"--catalog {args.catalog!r} names no catalog: {error}") from None
 
 
 def _resolve(args):
-    core = get_core(args.core)
+    core = get_core(args.core, _catalog(args))
     return core, core.resolve(_parse_params(args.param))
 
 
+def _check_target(target):
+    from .synth.build import TARGETS
+    if target not in TARGETS:
+        raise ParameterError(f"unknown target '{target}'; known targets: {', '.join(TARGETS)}")
+
+
 def cmd_list(args):
-    for core in CORES:
+    from .bench import get_benchmark
+    for core in _catalog(args):
         print(f"{core.name}: {core.summary}")
         name_w = max(len(p.name) for p in core.params)
         default_w = max(len(str(p.default)) for p in core.params)
@@ -41,51 +53,61 @@ def cmd_list(args):
         for p in core.params:
             print(f"    {p.name:<{name_w}}  default {p.default!s:<{default_w}}  "
                   f"legal {p.legal():<{legal_w}}  {p.doc}")
-        configs = []
-        for flow in core.flow:
-            text = ",".join(f"{k}={v}" for k, v in flow.params.items())
-            configs.append(f"{text} [{' '.join(flow.targets) or 'sim only'}]")
-        print(f"    flow: {'; '.join(configs)}")
+        for tier in ("quick", "full"):
+            configs = [f"{','.join(f'{k}={v}' for k, v in c.params.items())} "
+                       f"[{' '.join(c.targets) or 'sim only'}]"
+                       for c in core.flow if c.tier == tier]
+            if configs:
+                print(f"    flow ({tier}): {'; '.join(configs)}")
+        print(f"    golden model: {core.golden}; testbench: {core.testbench}")
+        extras = [f"report {core.report}"]
+        if core.benchmark:
+            extras.append(f"benchmark `dnnhw bench {core.benchmark}` "
+                          f"({get_benchmark(core.benchmark).summary})")
+        if core.docs:
+            extras.append(f"docs {core.docs}")
+        print(f"    {'; '.join(extras)}")
     return 0
 
 
 def cmd_generate(args):
     from .generate import generate
     core, params = _resolve(args)
-    v_path, j_path, _ = generate(core.name, params, args.output)
+    v_path, j_path, _ = generate(core, params, args.output)
     print(v_path)
     print(j_path)
     return 0
 
 
 def cmd_sim(args):
-    from .sim.runner import run_testbench, TestbenchFailure
+    from .flow.tasks import run_testbench
+    from .report import summarize_sim
+    from .sim.runner import TestbenchFailure
     core, params = _resolve(args)
-    config = json.loads(args.config) if args.config else None
     try:
-        results = run_testbench(core.name, params, sim=args.sim, waves=args.waves,
+        config = json.loads(args.config) if args.config else None
+    except ValueError as error:
+        raise ParameterError(f"--config must be a JSON object: {error}") from None
+    try:
+        results = run_testbench(core, params, sim=args.sim, waves=args.waves,
                                 build_root=args.build_dir, config=config, seed=args.seed)
     except TestbenchFailure as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
-    from .report import summarize_sim
-    print(summarize_sim(results))
+    print(summarize_sim(results, core))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
 
 
 def cmd_synth(args):
-    from .synth.build import TARGETS, DoesNotFit, synthesize, format_qor_table
+    from .flow.tasks import synthesize_core
+    from .synth.build import DoesNotFit, format_qor_table
     core, params = _resolve(args)
-    if args.target not in TARGETS:
-        raise ParameterError(f"unknown target '{args.target}'; "
-                             f"known targets: {', '.join(TARGETS)}")
-    module = core.module_name(params)
-    build_dir = Path(args.build_dir) / "synth" / f"{module}-{args.target}"
+    _check_target(args.target)
     try:
-        qor = synthesize(core.build(params), name=module, target=args.target,
-                         build_dir=build_dir, seed=args.seed, router=args.router)
+        qor = synthesize_core(core, params, args.target, build_root=args.build_dir,
+                              seed=args.seed, router=args.router)
     except DoesNotFit as error:
         # Not a usage error: the parameters are legal, the device is too small.
         print(f"dnnhw: {error}", file=sys.stderr)
@@ -99,56 +121,89 @@ def cmd_synth(args):
     return 0
 
 
-def cmd_ratios(args):
-    import numpy as np
-    from .golden.zvc import compression_ratios, relu_like
-    rows = []
-    if args.tensor:
-        tensor = np.load(args.tensor)
-        rows.append((args.tensor, compression_ratios(tensor, lanes=args.lanes, width=args.width)))
-    else:
-        dtype = {8: np.int8, 16: np.int16, 32: np.float32}[args.width]
-        for layer, density in (("conv0", 0.49), ("conv1", 0.36), ("conv4", 0.22), ("fc1", 0.31)):
-            tensor = relu_like((64, 27, 27), density, dtype=dtype, rng=args.seed)
-            rows.append((f"AlexNet {layer} ({density:.0%} dense)",
-                         compression_ratios(tensor, lanes=args.lanes, width=args.width)))
-    print(f"| tensor | density | ZV | RL | ZL |  (lanes={args.lanes}, width={args.width})")
-    print("|---|---|---|---|---|")
-    for name, r in rows:
-        print(f"| {name} | {r['density']:.3f} | {r['zv']:.2f}x | {r['rl']:.2f}x | {r['zl']:.2f}x |")
-    return 0
+def cmd_ratios(args, rest):
+    from .bench.ratios import main as ratios
+    return ratios(rest)
+
+
+def _jobs_options(args):
+    return {"build_root": Path(args.build_dir), "workers": args.jobs,
+            "scheduler": args.scheduler, "force": args.force, "timeout": args.timeout,
+            "quiet": args.quiet, "catalog": args.catalog}
 
 
 def cmd_flow(args):
-    from .report import run_flow
-    return run_flow(output=Path(args.output), build_root=Path(args.build_dir),
+    from .flow.main import run_flow
+    _catalog(args)
+    if args.readme and not Path(args.readme).is_file():
+        raise ParameterError(f"--readme {args.readme}: no such file")
+    return run_flow(output=Path(args.output), tier="full" if args.full else "quick",
                     cores=args.cores, targets=args.targets, skip_synth=args.skip_synth,
-                    skip_sim=args.skip_sim, readme=args.readme)
+                    skip_sim=args.skip_sim, readme=args.readme, **_jobs_options(args))
+
+
+def cmd_sweep(args):
+    from .flow.sweep import parse_values, run_sweep
+    _catalog(args)
+    for target in args.target or ():
+        _check_target(target)
+    return run_sweep(args.core, parse_values(args.param), targets=args.target or [],
+                     seeds=args.seeds, router=args.router, output=Path(args.output),
+                     **_jobs_options(args))
 
 
 def cmd_bench(args, rest):
-    if args.what == "conv":
-        from .bench.conv import main as bench_conv
-        return bench_conv(rest)
-    if args.what == "diffy":
-        from .bench.diffy import main as bench_diffy
-        return bench_diffy(rest)
-    raise ParameterError(f"unknown benchmark '{args.what}'; known: conv, diffy")
+    from .bench import get_benchmark
+    from .flow.tasks import import_object
+    return import_object(get_benchmark(args.what).main)(rest)
+
+
+def _positive(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _add_job_options(p):
+    p.add_argument("--build-dir", default="dnnhw-build",
+                   help="build directories, job logs and the result store")
+    p.add_argument("-j", "--jobs", type=int, help="jobs at once on this machine "
+                   "(default: its cores, bounded by memory)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the jobs on this Dask scheduler (tcp://host:8786) instead")
+    p.add_argument("--force", action="store_true", help="ignore the result store: re-run all")
+    p.add_argument("--timeout", type=_positive, metavar="SECONDS",
+                   help="stop (and fail) any job that runs longer")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def build_parser():
+    from .bench import benchmarks
+    from .sim.runner import SIMULATORS
+    from .synth.build import ROUTERS
     parser = argparse.ArgumentParser(prog="dnnhw", description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", default="dnnhw.catalog:CORES", metavar="MODULE:NAME",
+                        help="the catalog of cores (default: dnnhw's own)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="cores, parameters, defaults, legal values")
+    sub.add_parser("list", help="cores, parameters, defaults, legal values, configs")
+
+    def core_args(p):
+        p.add_argument("core", help="catalog name of the core (see `dnnhw list`)")
+        p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
+                       help="set a core parameter (repeatable)")
 
     p = sub.add_parser("generate", help="write a core's Verilog and JSON sidecar")
-    _add_core_args(p)
+    core_args(p)
     p.add_argument("-o", "--output", default=".", help="output directory")
 
     p = sub.add_parser("sim", help="run a core's cocotb testbench")
-    _add_core_args(p)
-    p.add_argument("--sim", default="verilator", help="verilator (default) or icarus")
+    core_args(p)
+    p.add_argument("--sim", default="verilator", choices=SIMULATORS)
     p.add_argument("--waves", action="store_true", help="dump waveforms into the build dir")
     p.add_argument("--build-dir", default="dnnhw-build")
     p.add_argument("--config", help="testbench knobs as JSON, e.g. '{\"densities\": [0.5]}'")
@@ -156,57 +211,84 @@ def build_parser():
     p.add_argument("--json", help="write the measurements to this file")
 
     p = sub.add_parser("synth", help="out-of-context synthesis, place and route: a QoR record")
-    _add_core_args(p)
+    core_args(p)
     p.add_argument("--target", default="ice40-up5k")
     p.add_argument("--build-dir", default="dnnhw-build")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--router", help="nextpnr router: router1 (default) or router2 "
-                   "(large congested designs)")
+    p.add_argument("--router", choices=ROUTERS, help="nextpnr router (default router1; "
+                   "router2 for large congested designs)")
     p.add_argument("--json", help="write the QoR record to this file")
 
-    p = sub.add_parser("flow", help="generate, verify and synthesize every core; write the report")
+    p = sub.add_parser("flow", help="the main job: generate, verify and synthesize every "
+                       "core, write the report")
+    p.add_argument("--full", action="store_true",
+                   help="the paper-scale matrix (default: one small configuration per core)")
     p.add_argument("-o", "--output", default="dnnhw-report")
-    p.add_argument("--build-dir", default="dnnhw-build")
     p.add_argument("--cores", nargs="*", help="only these cores")
     p.add_argument("--targets", nargs="*", help="only these targets")
     p.add_argument("--skip-synth", action="store_true")
     p.add_argument("--skip-sim", action="store_true")
-    p.add_argument("--readme", help="also rewrite the QoR section of this README")
+    p.add_argument("--readme", help="also rewrite the generated sections of this README")
+    _add_job_options(p)
 
-    p = sub.add_parser("ratios", help="ZV vs RL vs ZL compression ratios of a tensor")
-    p.add_argument("tensor", nargs="?", help=".npy file (default: ReLU-like tensors at "
-                   "AlexNet's published densities)")
-    p.add_argument("--lanes", type=int, default=32)
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("sweep", help="synthesize the cross product of parameter values "
+                       "and seeds: table, JSON, Pareto plot")
+    p.add_argument("core", help="catalog name of the core")
+    p.add_argument("--param", "-p", action="append", metavar="NAME=V1,V2,...",
+                   help="values of a parameter (repeatable; others take their defaults)")
+    p.add_argument("--target", action="append", help="target (repeatable)")
+    p.add_argument("--seeds", default="1", help="nextpnr seeds, e.g. 1,2,3")
+    p.add_argument("--router", choices=ROUTERS)
+    p.add_argument("-o", "--output", default="dnnhw-sweep")
+    _add_job_options(p)
 
-    p = sub.add_parser("bench", help="benchmarks: `dnnhw bench conv --help`, "
-                       "`dnnhw bench diffy --help`")
-    p.add_argument("what", help="conv or diffy")
+    sub.add_parser("ratios", help="ZV vs RL vs ZL compression ratios (= dnnhw bench ratios; "
+                   "`dnnhw ratios --help`)", add_help=False)
+
+    p = sub.add_parser("bench", help="benchmarks: " + "; ".join(
+        f"`{name}`: {b.summary}" for name, b in benchmarks().items()), add_help=False)
+    p.add_argument("what", nargs="?", help=f"the benchmark: {', '.join(benchmarks())}")
     return parser
 
 
 def main(argv=None):
+    """Run the command line ``argv``; return the exit status (argparse's own usage errors
+    and ``--help`` included, so that callers get a status, never a ``SystemExit``)."""
+    try:
+        return _main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+def _main(argv):
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `bench` passes the rest of the line to the benchmark's own parser.
-    if argv[:1] == ["bench"] and len(argv) >= 2:
-        args, rest = parser.parse_args(argv[:2]), argv[2:]
-    else:
-        args, rest = parser.parse_args(argv), []
+    # `bench NAME` and `ratios` pass the rest of the line to the benchmark's own parser.
+    at = 2 if argv[:1] == ["--catalog"] else 0     # where the command word is
+    command = argv[at:at + 1]
     try:
+        if command == ["bench"] and len(argv) > at + 1:
+            return cmd_bench(parser.parse_args(argv[:at + 2]), argv[at + 2:])
+        if command == ["ratios"]:
+            return cmd_ratios(parser.parse_args(argv[:at + 1]), argv[at + 1:])
+        args = parser.parse_args(argv)
         if args.command == "bench":
-            return cmd_bench(args, rest)
+            from .bench import benchmarks
+            raise ParameterError(f"dnnhw bench needs a benchmark name; known: "
+                                 f"{', '.join(benchmarks())} (`dnnhw bench NAME --help`)")
         return {
             "list": cmd_list, "generate": cmd_generate, "sim": cmd_sim, "synth": cmd_synth,
-            "flow": cmd_flow, "ratios": cmd_ratios,
+            "flow": cmd_flow, "sweep": cmd_sweep,
         }[args.command](args)
     except ParameterError as error:
         print(f"dnnhw: error: {error}", file=sys.stderr)
         return 2
-    except ValueError as error:
+    except FileNotFoundError as error:
         print(f"dnnhw: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("dnnhw: interrupted; every finished job is in the store", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

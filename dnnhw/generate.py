@@ -90,12 +90,14 @@ def describe(component, *, core, module, params):
     }
 
 
-def generate(core_name, params=None, out_dir="."):
-    """Write ``<module>.v`` and ``<module>.json`` for a catalog core into ``out_dir``.
+def generate(core, params=None, out_dir="."):
+    """Write ``<module>.v`` and ``<module>.json`` for a catalog core (a
+    :class:`~dnnhw.catalog.Core` row, or the name of one in :data:`~dnnhw.catalog.CORES`)
+    into ``out_dir``.
 
     Returns ``(verilog_path, sidecar_path, sidecar_dict)``.
     """
-    core = get_core(core_name)
+    core = get_core(core) if isinstance(core, str) else core
     params = core.resolve(params)
     module = core.module_name(params)
     component = core.build(params)

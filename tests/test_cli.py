@@ -1,6 +1,5 @@
 """The dnnhw command: listing, generation, sidecars and error messages."""
 
-import ast
 import json
 from pathlib import Path
 
@@ -57,7 +56,8 @@ def test_module_names_are_unique_per_parameters():
     (["generate", "zvc-compress", "--param", "lanes"], "--param takes NAME=VALUE"),
     (["generate", "no-such-core"], "unknown core 'no-such-core'; known cores: zvc-compress"),
     (["synth", "zvc-compress", "--target", "xc7a35t"], "unknown target 'xc7a35t'; known targets: ice40-up5k"),
-    (["sim", "zvc-compress", "--sim", "modelsim"], "simulator"),
+    (["sim", "zvc-compress", "--sim", "modelsim"],
+     "argument --sim: invalid choice: 'modelsim' (choose from 'verilator', 'icarus')"),
     (["flow", "--cores", "nope"], "unknown core 'nope'"),
     (["flow", "--targets", "nope"], "unknown target 'nope'"),
 ])
@@ -86,37 +86,6 @@ def test_component_errors_name_the_parameter():
         ZVCDecompressor(lanes=8, width=64)
     with pytest.raises(TypeError, match="lanes must be an integer, got '8'"):
         ZVCCompressor(lanes="8", width=8)
-
-
-ROOT = Path(__file__).resolve().parent.parent / "dnnhw"
-
-
-def _imports(path):
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name.split(".")[0], 0
-        elif isinstance(node, ast.ImportFrom):
-            yield (node.module or "").split(".")[0], node.level
-
-
-@pytest.mark.parametrize("package,allowed", [
-    ("rtl", {"amaranth"}),
-    ("golden", {"numpy"}),
-])
-def test_layer_imports(package, allowed):
-    """rtl imports amaranth only, golden numpy only (plus the standard library and
-    relative imports within the same package)."""
-    import sys
-    stdlib = set(sys.stdlib_module_names) | {"__future__"}
-    for path in sorted((ROOT / package).glob("*.py")):
-        for module, level in _imports(path):
-            if level == 1:
-                continue  # within the package
-            assert level == 0, f"{path.name} reaches out of dnnhw.{package} with a relative import"
-            assert module in allowed or module in stdlib, \
-                f"{path.name} imports {module}; dnnhw.{package} may import only {sorted(allowed)}"
 
 
 def test_sim_command_runs_the_testbench(tmp_path, capsys):
@@ -185,29 +154,3 @@ def test_synth_that_does_not_fit_exits_1_without_a_traceback(monkeypatch, tmp_pa
     err = capsys.readouterr().err
     assert "does not fit ice40-up5k" in err and "ICESTORM_LC 7174 of 5280" in err
     assert "Traceback" not in err
-
-
-def test_report_area_table_normalizes_by_the_bit_parallel_build():
-    from dnnhw import report
-    import numpy as np
-    rng = np.random.default_rng(0)
-    layers = [(np.clip(np.cumsum(rng.integers(-20, 21, (4, 6, 10)), axis=-1) + 200, 0, 4000),
-               rng.integers(-300, 300, (4, 4, 3, 3)), 1, 1)]
-    base = {"lanes": 4, "filters": 2, "windows": 2, "width": 16, "shifter_bits": 2,
-            "encoding": "best", "max_products": 576}
-
-    def rec(mode, lut, fmax):
-        return {"core": "diffy-tile", "params": {**base, "mode": mode},
-                "qor": {"target": "ecp5-85f", "lut": lut, "ff": 1, "carry": 0, "bram": 0,
-                        "dsp": 0, "fmax_mhz": fmax}}
-    rows = report.diffy_area_rows([rec("diffy", 4000, 50.0), rec("bitparallel", 1000, 100.0),
-                                   rec("diffy", 4000, 50.0) | {"params": {**base, "width": 8,
-                                                                          "mode": "diffy"}}],
-                                  layers)
-    assert [r["mode"] for r in rows] == ["diffy", "bitparallel"]
-    diffy, bp = rows
-    assert bp["speedup"] == 1.0 and bp["speedup_per_lut"] == 1.0
-    assert diffy["cycles"] == report.diffy_workload_cycles(rec("diffy", 0, 0)["params"], layers)
-    assert diffy["speedup"] == bp["cycles"] / diffy["cycles"]
-    assert diffy["speedup_per_lut"] == diffy["speedup"] / 4.0
-    assert diffy["time_speedup"] == diffy["speedup"] / 2.0

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dnnhw.golden import conv as golden
+from dnnhw.bench import Benchmark
 from dnnhw.golden.conv_fft import fft_shape_for
 
 
@@ -549,6 +550,12 @@ def main(argv=None):
         print(f"\nwrote {args.out}/conv_bench.md, conv_bench.json, conv_bandlimited.png, "
               f"conv_mec_memory.md")
     return 0
+
+
+BENCHMARK = Benchmark(
+    "conv", f"{__name__}:main",
+    "convolution golden models (direct, im2col, MEC, FFT, sparse) timed on AlexNet, VGG-16, "
+    "ResNet-18 and C3D shapes, against PyTorch when installed")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnnhw.bench import Benchmark
 from dnnhw.golden import diffy_published as golden
 
 __all__ = [
@@ -674,6 +675,31 @@ RTL_TILES = (
 RTL_GEOMETRY = {"lanes": 4, "filters": 4}
 
 
+#: The main job's area comparison: a 32x32 crop of the astronaut through a 3-layer,
+#: 16-channel 3x3 + ReLU stack (16-bit, like the ECP5 tiles it is run on).
+AREA_WORKLOAD = {"image": "astronaut", "size": 32, "channels": 16, "depth": 3}
+
+
+def area_workload_cycles(configs):
+    """The main job's analysis for the area-normalized table: per ``diffy-tile``
+    parameter set of width 16 (narrower builds are not comparable on a 16-bit workload),
+    the cycles of :data:`AREA_WORKLOAD` from the golden model the RTL matches step for
+    step, plus the tile's pipeline latency per layer."""
+    from ..golden.diffy_tile import published_cycles
+    from ..rtl.diffy_tile import DiffyTile
+    layers = crop_layers(**AREA_WORKLOAD)
+    rows = []
+    for params in configs:
+        if params["width"] != 16:
+            continue
+        geometry = {k: params[k] for k in ("mode", "lanes", "filters", "windows", "width",
+                                            "encoding", "shifter_bits")}
+        cycles = sum(published_cycles(x, w, stride, padding, **geometry) + DiffyTile.LATENCY - 1
+                     for x, w, stride, padding in layers)
+        rows.append({"params": params, "cycles": int(cycles)})
+    return {"workload": AREA_WORKLOAD, "rows": rows}
+
+
 def rtl_crop(image="astronaut", size=16, channels=4, depth=3, *, build_root="dnnhw-build",
              log=print):
     """Run :func:`crop_layers` through the ``diffy-tile`` RTL in every mode (cocotb,
@@ -682,7 +708,7 @@ def rtl_crop(image="astronaut", size=16, channels=4, depth=3, *, build_root="dnn
     same tile. The testbench itself fails on any output or step-count mismatch."""
     import tempfile
     from ..golden.diffy_tile import published_cycles
-    from ..sim.runner import run_testbench
+    from ..flow.tasks import run_testbench
 
     layers = crop_layers(image, size, channels, depth)
     rows = []
@@ -844,6 +870,11 @@ def main(argv=None):
             dict(meta=meta, paper=PAPER, records=records, summary=summary, rtl=crop), indent=1) + "\n")
         print(f"\nwrote {args.out}/diffy_bench.md, diffy_bench.json")
     return 0
+
+
+BENCHMARK = Benchmark(
+    "diffy", f"{__name__}:main",
+    "Diffy against Pragmatic, Stripes and a value-agnostic tile on photographs")
 
 
 if __name__ == "__main__":

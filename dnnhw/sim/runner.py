@@ -1,16 +1,10 @@
 """Build a core's Verilog and run its cocotb testbench with Verilator or Icarus.
 
-Two entry points:
+:func:`run_verilog` runs any cocotb test module against any Verilog file plus its JSON
+sidecar (a dict or a path). It knows nothing of the catalog: for a catalog core,
+:func:`dnnhw.flow.tasks.run_testbench` generates the Verilog and calls it.
 
-:func:`run_testbench`
-    ``run_testbench("zvc-compress", {"lanes": 8}, config={...})``: generates the Verilog
-    and its JSON sidecar for a catalog core (:func:`dnnhw.generate.generate`) into
-    ``<build_root>/sim/<module>-<sim>/`` and runs the catalog's testbench module there.
-:func:`run_verilog`
-    The same for any Verilog file plus sidecar (a dict or a path) and any cocotb test
-    module; :func:`run_testbench` is a thin layer over it.
-
-Both return the testbench's measurements (the ``results.json`` it writes through
+It returns the testbench's measurements (the ``results.json`` it writes through
 :func:`dnnhw.sim.tb.record`) merged with the verdict: ``passed``, ``tests`` (per cocotb
 test: ``status``, ``message``, ``sim_time_ns``, ``real_time_s``), ``seed``,
 ``build_dir``, ``build_seconds`` (0.0 when the build was reused), ``test_seconds``,
@@ -36,15 +30,11 @@ lint warnings are not fatal. ``icarus`` uses ``iverilog``/``vvp`` from ``PATH``,
 
 Reuse, so that a test session pays for each build once: a build directory holds one
 build per (module, simulator) and is rebuilt only when the Verilog text, the build
-options or the tool versions change (``.dnnhw-build.json``); :func:`run_testbench`
-regenerates the Verilog only when ``rtl/``, the catalog, the generator, the component's
-module, the parameters or Amaranth change (``.dnnhw-generate.json``); Verilator's
-runtime objects are compiled once per tool set and copied into new builds. A lock file
+options or the tool versions change (``.dnnhw-build.json``); Verilator's runtime objects are compiled once per tool set and copied into new builds. A lock file
 serializes runs that share a build directory (pytest-xdist).
 """
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -57,10 +47,14 @@ import time
 from pathlib import Path
 from xml.etree import ElementTree
 
+from filelock import FileLock
+
+from ..text import tail
+
 
 __all__ = [
     "SIMULATORS", "SimulatorNotFound", "BuildError", "TestbenchFailure",
-    "run_testbench", "run_verilog", "verilator_bin_dir", "icarus_available",
+    "run_verilog", "verilator_bin_dir", "icarus_available",
     "build_dir_for",
 ]
 
@@ -227,23 +221,11 @@ def _environment(sim, extra):
         os.environ.update(saved)
 
 
-@contextlib.contextmanager
 def _locked(build_dir):
+    """A lock on ``build_dir`` (created if missing) across processes (pytest-xdist, the
+    main job's workers), portable through :mod:`filelock`."""
     build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _tail(path, lines=60):
-    try:
-        text = Path(path).read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:])
+    return FileLock(str(build_dir / ".lock"))
 
 
 # --- results ---------------------------------------------------------------------------
@@ -294,7 +276,7 @@ def _build(runner, sim, verilog_path, toplevel, build_dir, waves, build_args, lo
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] + args
         if not public_internals:
             # cocotb passes --public-flat-rw, which keeps every internal signal and
-            # multiplies the C++ (10x for the ZVC cores at 32 lanes). The testbenches
+            # multiplies the C++ (10x for the 32-lane compressor). The testbenches
             # need only the top-level ports.
             args = ["--no-public-flat-rw", "--public-depth", "1"] + args
     stamp = {
@@ -337,7 +319,7 @@ def _build(runner, sim, verilog_path, toplevel, build_dir, waves, build_args, lo
         )
     except (RuntimeError, SystemExit) as exc:
         raise BuildError(f"{sim} build of {verilog_path} failed ({exc}); log {log_file}:\n"
-                         f"{_tail(log_file)}") from None
+                         f"{tail(log_file, 60) or '(no log)'}") from None
     if runtime_cache is not None:
         _save_runtime(runtime_cache, build_dir)
     stamp_path.write_text(json.dumps({"stamp": stamp, "waves": waves}, indent=1) + "\n")
@@ -544,71 +526,6 @@ def run_verilog(verilog_path, sidecar, test_module, *, sim="verilator", waves=Fa
         for name, t in failed.items():
             lines.append(f"  {name}: {t['message']}")
         lines.append(f"log {log_file} (tail):")
-        lines.append(_tail(log_file, 40))
+        lines.append(tail(log_file, 40) or "(no log)")
         raise TestbenchFailure("\n".join(lines), results)
-    return results
-
-
-_GEN_STAMP = ".dnnhw-generate.json"
-
-
-def _source_digest(component_module):
-    """A digest of what the generated Verilog and sidecar depend on: ``rtl/`` (which
-    imports Amaranth only), the catalog, the generator, the component's own module and
-    Amaranth's version."""
-    import amaranth
-    import importlib.util
-    package = Path(__file__).resolve().parent.parent
-    files = set(package.glob("rtl/**/*.py"))
-    files |= {package / "catalog.py", package / "generate.py", package / "__init__.py"}
-    spec = importlib.util.find_spec(component_module)
-    if spec is not None and spec.origin:
-        files.add(Path(spec.origin).resolve())
-    h = hashlib.sha256(f"amaranth {amaranth.__version__}\n".encode())
-    for path in sorted(files):
-        if path.is_file():
-            h.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def _generate_once(core_name, params, out_dir):
-    """Generate Verilog and sidecar unless ``out_dir`` holds them for the same sources
-    and parameters (conversion of the big cores takes seconds)."""
-    from dnnhw.catalog import get_core
-    from dnnhw.generate import generate
-    component_module = get_core(core_name).component.partition(":")[0]
-    key = {"core": core_name, "params": params, "sources": _source_digest(component_module)}
-    stamp = out_dir / _GEN_STAMP
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        old = json.loads(stamp.read_text())
-        v_path, j_path = Path(old["verilog"]), Path(old["sidecar"])
-        if old["key"] == key and v_path.is_file() and j_path.is_file():
-            return v_path, j_path
-    v_path, j_path, _ = generate(core_name, params, out_dir)
-    v_path, j_path = Path(v_path).resolve(), Path(j_path).resolve()
-    stamp.write_text(json.dumps({"key": key, "verilog": str(v_path),
-                                 "sidecar": str(j_path)}, indent=1) + "\n")
-    return v_path, j_path
-
-
-def run_testbench(core_name, params=None, *, sim="verilator", waves=False,
-                  build_root="dnnhw-build", config=None, seed=None, testcase=None,
-                  check=True, public_internals=False):
-    """Generate catalog core ``core_name`` at ``params`` and run its testbench.
-
-    The build directory is ``<build_root>/sim/<module>-<sim>/`` (the module name carries
-    the resolved parameters). See :func:`run_verilog` for the other arguments and the
-    returned dict; it also carries ``core`` and ``params``.
-    """
-    _check_sim(sim)
-    from dnnhw.catalog import get_core
-    core = get_core(core_name)
-    params = core.resolve(params)
-    build_dir = build_dir_for(core.module_name(params), sim, build_root)
-    with _locked(build_dir):
-        v_path, j_path = _generate_once(core.name, params, build_dir)
-    results = run_verilog(v_path, j_path, core.testbench, sim=sim, waves=waves,
-                          build_dir=build_dir, config=config, seed=seed, testcase=testcase,
-                          check=check, public_internals=public_internals)
-    results.update(core=core.name, params=params)
     return results

@@ -50,6 +50,7 @@ from pathlib import Path
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 
+from ..text import markdown_table, tail as log_tail
 from .harness import OutOfContext
 
 
@@ -160,9 +161,9 @@ class Target:
 PLACERS = ("heap", "sa")
 
 #: The nextpnr routers :func:`synthesize` can ask for. router1 is every target's default
-#: (the ZVC records were built with it; on the 32 x 32 compressor it gave 97.9 MHz where
-#: router2 gave 68.1, single runs); router2 is for large, congested designs: router1
-#: stalled on a 16 x 4 x 4 Diffy tile (10 % of its 226 k arcs routed in 16 minutes).
+#: (on the largest zero-value compressor it gave 97.9 MHz where router2 gave 68.1, single
+#: runs); router2 is for large, congested designs: router1 stalled on the largest
+#: term-serial MAC tile (10 % of its 226 k arcs routed in 16 minutes).
 ROUTERS = ("router1", "router2")
 
 #: Every target of the flow, by name. Adding a target is adding a row.
@@ -322,20 +323,12 @@ def _find_tool(name):
                        f"install it with `pip install {name}`")
 
 
-def _tail(path, lines=30):
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError:
-        return None
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _run(tool, args, *, log, cwd):
     executable = _find_tool(tool)
     result = subprocess.run([executable, *args], cwd=cwd, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
-        tail = _tail(log)
+        tail = log_tail(log, 30)
         if tail is None:
             # The tool died before it opened its log (e.g. a bad option); its console
             # output is all there is.
@@ -612,8 +605,4 @@ def format_qor_table(records):
             raise TypeError(f"records must hold QoR objects or dicts, not {record!r}")
         rows.append([record.core, record.target, record.lut, record.ff, record.carry,
                      record.bram, record.dsp, record.logic_cells, f"{record.fmax_mhz:.1f}"])
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if column < 2 else "---:" for column in range(len(header)))
-             + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, rows, align="ll" + "r" * (len(header) - 2)) + "\n"

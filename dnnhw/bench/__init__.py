@@ -1,0 +1,48 @@
+"""Benchmarks on real data. Each module of this package that defines ``BENCHMARK`` (a
+:class:`Benchmark`) is one: ``dnnhw bench NAME`` comes from :func:`benchmarks`, and a
+catalog row names its core's benchmark (``Core.benchmark``). Adding a benchmark is adding
+a module.
+
+Each entry's ``main(argv)`` parses its own options (``dnnhw bench NAME --help``).
+"""
+
+import functools
+import importlib
+import pkgutil
+from dataclasses import dataclass
+
+
+__all__ = ["Benchmark", "benchmarks", "get_benchmark"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """Members: ``name`` (``dnnhw bench NAME``), ``main`` (``module:function`` taking the
+    argument list, returning an exit code), ``summary``."""
+    name: str
+    main: str
+    summary: str
+
+
+@functools.lru_cache(maxsize=None)
+def benchmarks():
+    """Every registered benchmark, by name, in module order."""
+    found = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        bench = getattr(module, "BENCHMARK", None)
+        if bench is not None:
+            if bench.name in found:
+                raise ValueError(f"two benchmarks are called {bench.name!r}")
+            found[bench.name] = bench
+    return found
+
+
+def get_benchmark(name):
+    """The benchmark called ``name``, or a :class:`~dnnhw.catalog.ParameterError` naming
+    the known ones."""
+    from ..catalog import ParameterError
+    known = benchmarks()
+    if name not in known:
+        raise ParameterError(f"unknown benchmark '{name}'; known: {', '.join(known)}")
+    return known[name]

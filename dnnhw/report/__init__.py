@@ -1,0 +1,225 @@
+"""The report of the main job: it renders job records, generic over the catalog.
+
+Every catalog row names the module that renders its report (``Core.report``); cores of a
+family share one. Such a module defines
+
+``summary(results)``
+    a list of :class:`SummaryRow`, one line per core (or configuration) of the summary
+    table: verified how and over how much data, throughput against its bound, Fmax
+    against its goal, the paper's figure beside ours;
+``sections(results)``
+    a list of :class:`Section`: a README marker key, a title, a markdown body and, where
+    it has one, a plot drawn beside its table.
+
+``results`` is a :class:`CoreResults`: the records of that module's cores. This module
+writes ``report.md`` (a summary first, then failures, then each section with its plot),
+``report.json`` (every record) and the plots, and rewrites the README's sections between
+``<!-- dnnhw-flow:KEY:begin -->`` and ``<!-- dnnhw-flow:KEY:end -->``. It names no core.
+"""
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+
+from ..catalog import ParameterError
+from ..text import markdown_table
+
+
+__all__ = ["Section", "SummaryRow", "CoreResults", "write_report", "render_sections",
+           "update_readme", "summarize_sim"]
+
+
+@dataclasses.dataclass
+class Section:
+    """One section of the report (and of the README).
+
+    Members
+    -------
+    key : str
+        README marker name; a run that produced no data for a section leaves it out, and
+        the README keeps what it had.
+    title : str
+    body : str
+        Markdown: the table, and prose that reads it.
+    figure : callable or None
+        ``figure(path)`` draws the section's plot into ``path`` (a PNG) and returns
+        ``True``, or returns ``False`` when there is nothing to draw, so no empty plot is
+        written.
+    """
+    key: str
+    title: str
+    body: str
+    figure: object = None
+
+
+@dataclasses.dataclass
+class SummaryRow:
+    """One line of the report's summary table."""
+    core: str
+    verified: str = ""
+    throughput: str = ""
+    fmax: str = ""
+    paper: str = ""
+
+
+class CoreResults:
+    """The records of the cores that share one report module.
+
+    Members
+    -------
+    cores : dict of str to Core
+        Those cores' catalog rows, by name.
+    records : list of dict
+        Their job records (see :mod:`dnnhw.flow.jobs`), in plan order.
+    """
+
+    def __init__(self, cores, records):
+        self.cores = cores
+        self.records = records
+
+    def _ok(self, kind, core):
+        return [r for r in self.records if r["job"]["kind"] == kind and r["status"] == "ok"
+                and (core is None or r["job"]["core"] == core)]
+
+    def sims(self, core=None):
+        """``{"core", "params", "results"}`` of every passing simulation."""
+        return [{"core": r["job"]["core"], "params": dict(r["job"]["params"]),
+                 "results": r["result"]} for r in self._ok("sim", core)]
+
+    def synths(self, core=None):
+        """``{"core", "params", "qor"}`` of every finished build."""
+        return [{"core": r["job"]["core"], "params": dict(r["job"]["params"]),
+                 "qor": r["result"]} for r in self._ok("synth", core)]
+
+    def analysis(self, name, core=None):
+        """The value of the analysis whose function is called ``name`` (``module:name``),
+        or ``None`` when this run did not compute it."""
+        for r in self._ok("analysis", core):
+            if r["job"]["analysis"].rpartition(":")[2] == name:
+                return r["result"]
+        return None
+
+    def fmax_against_goals(self, core):
+        """``"target MHz (goal G)"`` for each build of ``core``, joined."""
+        row = self.cores[core]
+        parts = []
+        for s in self.synths(core):
+            q = s["qor"]
+            goal = row.fmax_goal(s["params"], q["target"])
+            parts.append(f"{q['target']} {q['fmax_mhz']:.1f} MHz"
+                         + (f" (goal {goal:g}{'' if q['fmax_mhz'] >= goal else ', missed'})"
+                            if goal else ""))
+        return "; ".join(parts)
+
+
+def _groups(records, catalog):
+    """``(module name, CoreResults)`` per report module, in catalog order."""
+    groups = {}
+    for core in catalog:
+        groups.setdefault(core.report, {})[core.name] = core
+    for module, cores in groups.items():
+        mine = [r for r in records if r["job"]["core"] in cores]
+        if mine:
+            yield module, CoreResults(cores, mine)
+
+
+def render_sections(records, catalog):
+    """``(summary rows, sections)`` of ``records``, from each core's report module."""
+    summary, sections = [], []
+    for module_name, results in _groups(records, catalog):
+        module = importlib.import_module(module_name)
+        summary += module.summary(results)
+        sections += module.sections(results)
+    keys = [s.key for s in sections]
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicated:
+        raise ValueError(f"two report sections share the key(s) {', '.join(duplicated)}")
+    return summary, sections
+
+
+def _summary_table(rows):
+    return markdown_table(["core", "verified", "throughput against its bound",
+                           "Fmax against its goal", "paper beside ours"],
+                          [[r.core, r.verified, r.throughput, r.fmax, r.paper] for r in rows])
+
+
+def _run_line(run, records):
+    failed = [r for r in records if r["status"] != "ok"]
+    tier = run.get("tier", "quick")
+    return (f"Tier `{tier}`: {run.get('jobs', len(records))} jobs "
+            f"({run.get('cached', 0)} from the store) in {run.get('seconds', 0):.0f} s; "
+            + ("all finished." if not failed else f"**{len(failed)} failed.**"))
+
+
+def write_report(records, *, catalog, output, readme=None, run=None):
+    """Write ``report.md``, ``report.json`` and the plots to ``output``; rewrite the
+    sections of ``readme`` if given. Returns the paths written."""
+    import matplotlib
+    matplotlib.use("Agg")
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    run = dict(run or {})
+    summary, sections = render_sections(records, catalog)
+    md = ["# dnnhw flow report", "", _run_line(run, records), "", "## Summary", "",
+          _summary_table(summary), ""]
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        md += ["## Failed jobs", ""]
+        md += [f"- {r['label']}: {r['status']}: {(r.get('error') or '').strip()[:500]} "
+               f"(log `{r.get('log')}`)" for r in failed]
+        md.append("")
+    paths = []
+    for section in sections:
+        md += [f"## {section.title}", "", section.body.rstrip(), ""]
+        if section.figure is not None:
+            path = output / f"{section.key}.png"
+            path.unlink(missing_ok=True)
+            if section.figure(path):
+                md += [f"![{section.title}]({path.name})", ""]
+                paths.append(path)
+    (output / "report.md").write_text("\n".join(md) + "\n")
+    (output / "report.json").write_text(json.dumps(
+        {"run": run, "records": records}, indent=1, default=str) + "\n")
+    if readme:
+        update_readme(Path(readme), sections)
+    return [output / "report.md", output / "report.json"] + paths
+
+
+def update_readme(path, sections):
+    """Replace each section's marked part of the README at ``path``."""
+    text = path.read_text()
+    for section in sections:
+        begin = f"<!-- dnnhw-flow:{section.key}:begin -->"
+        end = f"<!-- dnnhw-flow:{section.key}:end -->"
+        if begin not in text or end not in text:
+            raise ParameterError(f"{path} has no {begin} ... {end} section to rewrite")
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        body = f"### {section.title}\n\n{section.body.rstrip()}\n"
+        text = f"{head}{begin}\n{body}\n{end}{tail}"
+    path.write_text(text)
+
+
+def summarize_sim(results, core):
+    """A short human summary of one testbench run of catalog row ``core`` (``dnnhw sim``):
+    the verdict, each cocotb test and its time, the latency against the sidecar, and the
+    lines the core's report module gives (its optional ``sim_lines(results)``)."""
+    lines = [f"{results.get('core')} {results.get('params')}: "
+             f"{'PASS' if results.get('passed') else 'FAIL'}"]
+    for name, test in results.get("tests", {}).items():
+        lines.append(f"  {name}: {test.get('status')} ({test.get('real_time_s', 0):.1f} s)")
+    latency = results.get("latency")
+    if isinstance(latency, dict):
+        lines.append(f"  latency: {latency.get('measured')} cycles "
+                     f"(sidecar {latency.get('sidecar')})")
+    module = importlib.import_module(core.report)
+    if hasattr(module, "sim_lines"):
+        lines += [f"  {line}" for line in module.sim_lines(results)]
+    lines.append(f"  measurements: {', '.join(k for k in results if k not in _VERDICT_KEYS)}"
+                 f" in {results.get('build_dir')}/results.json")
+    return "\n".join(lines)
+
+
+_VERDICT_KEYS = {"passed", "tests", "seed", "sim", "module", "build_dir", "build_seconds",
+                 "test_seconds", "waves", "log", "error", "core", "params", "latency", "config"}

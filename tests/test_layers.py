@@ -1,0 +1,88 @@
+"""The dependency rules between dnnhw's layers, and the rule that no generic code names
+a core: each holds for every file, so a new file cannot break it unseen."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from dnnhw.catalog import CORES
+
+ROOT = Path(__file__).resolve().parent.parent / "dnnhw"
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+def _imports(path):
+    """``(absolute module name, line)`` of every import in ``path``, relative ones
+    resolved against its package."""
+    package = ".".join(("dnnhw",) + path.relative_to(ROOT).parent.parts)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1])
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module
+            yield name, node.lineno
+
+
+def _allowed(name, rules):
+    top = name.split(".")[0]
+    if top in STDLIB:
+        return True
+    return any(name == rule or name.startswith(rule + ".") for rule in rules)
+
+
+# What each layer may import besides the standard library (and itself).
+RULES = {
+    "rtl": ("amaranth", "dnnhw.rtl", "dnnhw.spec"),
+    "golden": ("numpy", "dnnhw.golden", "dnnhw.spec"),
+    "spec": ("dnnhw.spec",),
+}
+# What a layer must never import.
+FORBIDDEN = {
+    "sim": ("dnnhw.flow", "dnnhw.report", "dnnhw.cli", "dnnhw.catalog", "dnnhw.generate",
+            "dnnhw.bench"),
+    "synth": ("dnnhw.flow", "dnnhw.report", "dnnhw.cli", "dnnhw.catalog", "dnnhw.bench",
+              "dnnhw.sim"),
+    "report": ("dnnhw.flow", "dnnhw.cli", "dnnhw.sim", "dnnhw.synth", "dnnhw.rtl"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(set(RULES) | set(FORBIDDEN)))
+def test_layer_imports(layer):
+    files = sorted((ROOT / layer).glob("**/*.py"))
+    if layer != "spec":
+        assert files, f"dnnhw/{layer} has no files"
+    for path in files:
+        for name, line in _imports(path):
+            where = f"{path.relative_to(ROOT.parent)}:{line} imports {name}"
+            if layer in RULES:
+                assert _allowed(name, RULES[layer]), \
+                    f"{where}; dnnhw.{layer} may import only {', '.join(RULES[layer])} and the stdlib"
+            for banned in FORBIDDEN.get(layer, ()):
+                assert not (name == banned or name.startswith(banned + ".")), \
+                    f"{where}; dnnhw.{layer} must not import {banned}"
+
+
+GENERIC = ["cli.py", "generate.py", "text.py", "flow/*.py", "report/__init__.py",
+           "report/plots.py", "sim/runner.py", "sim/tb.py", "sim/streams.py", "synth/*.py",
+           "bench/__init__.py"]
+
+
+def test_no_generic_code_names_a_core():
+    """Adding a core is adding a row plus its own files: the CLI, the flow, the report's
+    generic part and the shared sim/synth code name no core (only the catalog's rows and
+    each core's own files do)."""
+    names = [c.name for c in CORES] + ["zvc", "diffy"]
+    for pattern in GENERIC:
+        for path in sorted(ROOT.glob(pattern)):
+            text = path.read_text()
+            for name in names:
+                assert name not in text.lower(), \
+                    f"{path.relative_to(ROOT.parent)} names '{name}'"

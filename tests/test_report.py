@@ -1,0 +1,110 @@
+"""The report: rendered from job records alone, a summary first, each plot beside its
+table, no empty plot, distinct series styles, README sections by key."""
+
+import pytest
+
+from dnnhw.catalog import CORES, get_core
+from dnnhw.report import render_sections, update_readme, write_report
+from dnnhw.report.plots import style
+
+
+def _record(kind, core, params, result, **job):
+    job = {"kind": kind, "core": core, "params": sorted(params.items()), "simulator": None,
+           "target": None, "seed": 1, "router": None, "analysis": None, "configs": [], **job}
+    return {"key": "0" * 64, "label": f"{kind} {core}", "job": job, "status": "ok",
+            "result": result, "cached": False}
+
+
+DIFFY = {"lanes": 4, "filters": 2, "windows": 2, "width": 16, "shifter_bits": 2,
+         "encoding": "best", "max_products": 576}
+
+
+def _qor(target, lut, fmax):
+    return {"target": target, "lut": lut, "ff": 1, "carry": 0, "bram": 0, "dsp": 0,
+            "fmax_mhz": fmax}
+
+
+def test_area_table_normalizes_by_the_bit_parallel_build_of_the_same_target():
+    diffy, bp = {**DIFFY, "mode": "diffy"}, {**DIFFY, "mode": "bitparallel"}
+    narrow = {**DIFFY, "width": 8, "mode": "diffy"}
+    records = [
+        _record("synth", "diffy-tile", diffy, _qor("ecp5-85f", 4000, 50.0), target="ecp5-85f"),
+        _record("synth", "diffy-tile", bp, _qor("ecp5-85f", 1000, 100.0), target="ecp5-85f"),
+        _record("synth", "diffy-tile", narrow, _qor("ice40-up5k", 900, 20.0), target="ice40-up5k"),
+        # The analysis gives cycles of the width-16 builds only, as computed by the bench.
+        _record("analysis", "diffy-tile", {}, {"workload": {"image": "astronaut", "size": 32,
+                                                           "channels": 16, "depth": 3},
+                                               "rows": [{"params": diffy, "cycles": 3000},
+                                                        {"params": bp, "cycles": 1500}]},
+                analysis="dnnhw.bench.diffy:area_workload_cycles"),
+    ]
+    _, sections = render_sections(records, CORES)
+    body = next(s for s in sections if s.key == "diffy-synth").body
+    area = body.split("Area-normalized")[1]
+    # speedup 1500/3000 = 0.50x; LUT ratio 4.00; per LUT 0.12x; at each Fmax 0.25x.
+    assert "| ecp5-85f | diffy | 4x2x2 | 4000 | 0 | 3000 | 0.50x | 4.00 | 0.12x | 0.25x |" in area
+    assert "| ecp5-85f | bitparallel | 4x2x2 | 1000 | 0 | 1500 | 1.00x | 1.00 | 1.00x | 1.00x |" in area
+    assert "ice40-up5k" not in area
+    # The goal column comes from the catalog row: 75 MHz for term-serial modes on the ECP5.
+    assert "| diffy | 4x2x2 | 16 | ecp5-85f | 4000 | 1 | 0 | 0 | 0 | 50.0 | 75 |" in body
+
+
+def test_area_workload_cycles_are_the_golden_models_plus_latency(monkeypatch):
+    """The analysis itself: published-model cycles plus the tile's latency per layer, on
+    a layer list built by hand (the bench's crop replaced)."""
+    import numpy as np
+    from dnnhw.bench import diffy as bench
+    from dnnhw.golden.diffy_tile import published_cycles
+    from dnnhw.rtl.diffy_tile import DiffyTile
+    rng = np.random.default_rng(0)
+    layers = [(rng.integers(0, 4000, (4, 6, 10)), rng.integers(-300, 300, (4, 4, 3, 3)), 1, 1),
+              (rng.integers(0, 4000, (4, 5, 5)), rng.integers(-300, 300, (2, 4, 1, 1)), 1, 0)]
+    monkeypatch.setattr(bench, "crop_layers", lambda **kw: layers)
+    params = {**DIFFY, "mode": "pragmatic"}
+    out = bench.area_workload_cycles([params, {**params, "width": 8}])
+    assert [r["params"] for r in out["rows"]] == [params]
+    geometry = {k: params[k] for k in ("mode", "lanes", "filters", "windows", "width",
+                                        "encoding", "shifter_bits")}
+    want = sum(published_cycles(x, w, s, p, **geometry) for x, w, s, p in layers)
+    assert out["rows"][0]["cycles"] == want + 2 * (DiffyTile.LATENCY - 1)
+
+
+def test_a_sim_only_run_writes_no_synthesis_section_and_no_empty_plot(tmp_path):
+    thr = {"0.5": {"windows": 100, "windows_per_cycle": 1.0, "port_bound": 1.0,
+                   "frame_bound": 1.0, "out_beats_per_cycle": 0.6, "compression_ratio": 1.6}}
+    records = [_record("sim", "zvc-compress", {"lanes": 8, "width": 16},
+                       {"throughput": thr, "latency": {"measured": 11}}, simulator="verilator")]
+    paths = write_report(records, catalog=CORES, output=tmp_path, run={"tier": "quick"})
+    report = (tmp_path / "report.md").read_text()
+    assert "ZVC synthesis" not in report and not (tmp_path / "zvc-synth.png").exists()
+    assert "ZVC throughput" in report and (tmp_path / "zvc-sim.png") in paths
+    # Summary first, then the section, then its plot right after its table.
+    assert report.index("## Summary") < report.index("## ZVC throughput") < \
+        report.index("![ZVC throughput")
+    assert "windows/cycle / bound >= 1.0000 at every density" in report
+
+
+def test_the_summary_sets_fmax_against_the_goal():
+    records = [_record("synth", "zvc-compress", {"lanes": 8, "width": 16},
+                       _qor("ice40-up5k", 1859, 66.9), target="ice40-up5k")]
+    summary, _ = render_sections(records, CORES)
+    assert summary[0].fmax == "ice40-up5k 66.9 MHz (goal 75, missed)"
+    assert get_core("zvc-compress").fmax_goal({}, "ecp5-85f") == 150
+
+
+def test_series_styles_are_distinct():
+    looks = [style(i) for i in range(20)]
+    assert len({(tuple(s["color"]), s["marker"]) for s in looks}) == 20
+    assert len({tuple(s["color"]) for s in looks}) == 20
+    assert len({s["marker"] for s in looks[:12]}) == 12
+
+
+def test_readme_sections_are_replaced_by_key(tmp_path):
+    from dnnhw.report import Section
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- dnnhw-flow:k:begin -->\nold\n<!-- dnnhw-flow:k:end -->\nb\n")
+    update_readme(readme, [Section("k", "Title", "new body")])
+    assert readme.read_text() == ("a\n<!-- dnnhw-flow:k:begin -->\n### Title\n\nnew body\n\n"
+                                  "<!-- dnnhw-flow:k:end -->\nb\n")
+    with pytest.raises(ValueError, match="has no <!-- dnnhw-flow:other:begin -->"):
+        update_readme(readme, [Section("other", "T", "x")])
