@@ -147,9 +147,11 @@ def cmd_sweep(args):
     _catalog(args)
     for target in args.target or ():
         _check_target(target)
+    if args.readme and not Path(args.readme).is_file():
+        raise ParameterError(f"--readme {args.readme}: no such file")
     return run_sweep(args.core, parse_values(args.param), targets=args.target or [],
                      seeds=args.seeds, router=args.router, output=Path(args.output),
-                     **_jobs_options(args))
+                     readme=args.readme, **_jobs_options(args))
 
 
 def cmd_bench(args, rest):
@@ -240,6 +242,7 @@ def build_parser():
     p.add_argument("--seeds", default="1", help="nextpnr seeds, e.g. 1,2,3")
     p.add_argument("--router", choices=ROUTERS)
     p.add_argument("-o", "--output", default="dnnhw-sweep")
+    p.add_argument("--readme", help="also rewrite this README's sweep-CORE section")
     _add_job_options(p)
 
     sub.add_parser("ratios", help="ZV vs RL vs ZL compression ratios (= dnnhw bench ratios; "

@@ -299,3 +299,24 @@ def test_pareto_front_keeps_the_points_nothing_beats():
 def test_bad_flow_and_sweep_input_exits_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_jobs_start_largest_first(flowcat, tmp_path, monkeypatch):
+    """With one worker, the builds start in order of their cost: ECP5 before iCE40."""
+    started = []
+    real = executor.execute
+
+    def spy(spec, timeout=None):
+        started.append(spec["label"])
+        return real(spec, timeout)
+    monkeypatch.setattr(executor, "execute", spy)
+    jobs = [Job("synth", "core-a", (("width", 8),), target="ice40-hx8k", seed=1),
+            Job("synth", "core-a", (("width", 8),), target="ecp5-85f", seed=1)]
+    from flowcat import CATALOG as rows
+    records = executor.run_jobs(jobs, catalog=rows, catalog_ref="flowcat:CATALOG",
+                                build_root=tmp_path, workers=1, quiet=True)
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert started == ["design core-a width=8", "synth core-a width=8 ecp5-85f",
+                       "synth core-a width=8 ice40-hx8k"]
+    assert executor.job_cost(jobs[1], 100) > executor.job_cost(jobs[0], 100) > \
+        executor.job_cost(Job("sim", "core-a", simulator="verilator"), 100)

@@ -10,8 +10,15 @@ process, which alone writes the store.
 A ``sim`` or ``synth`` job's key needs the digest of its core's RTL, so each distinct
 design is first digested by a ``design`` job (itself cached on the design's sources);
 its dependent jobs are keyed, looked up and submitted as soon as it ends.
+
+Jobs start largest first (:func:`job_cost`: builds before simulations, by the size of
+their RTL), so that a long place-and-route does not start last and leave the other
+workers idle at the end: through Dask's own ``priority``, and locally by handing the
+thread pool a job only when a worker is free.
 """
 
+import heapq
+import itertools
 import math
 import os
 import queue
@@ -23,7 +30,7 @@ from .jobs import Job, execute, stop_all
 from .store import ResultStore
 
 
-__all__ = ["JOB_MEMORY_GB", "default_workers", "run_jobs", "Progress"]
+__all__ = ["JOB_MEMORY_GB", "default_workers", "job_cost", "run_jobs", "Progress"]
 
 #: Memory one job may take. Measured: the largest ECP5 place-and-route of the main job
 #: peaks near 3 GB; the bound leaves room for two of them on a 24 GB machine with 2 cores.
@@ -39,6 +46,15 @@ def default_workers():
     except (ValueError, OSError, AttributeError):
         return cores
     return max(1, min(cores, int(memory_gb // JOB_MEMORY_GB)))
+
+
+def job_cost(job, rtlil_bytes=0):
+    """A guess of a job's run time, only to order jobs: design digests first (the others
+    wait for them), then builds (the ECP5's larger device costs most), then simulations,
+    each by the size of its RTL."""
+    weight = {"design": 1e12, "synth": 3.0 if (job.target or "").startswith("ecp5") else 2.0,
+              "sim": 1.0, "analysis": 1.0}[job.kind]
+    return weight * (1 + rtlil_bytes)
 
 
 def _clock(seconds):
@@ -122,9 +138,9 @@ class _Pool:
             self.threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dnnhw-job")
             self.workers = workers
 
-    def submit(self, spec, timeout, done):
+    def submit(self, spec, timeout, done, priority=0):
         if self.client is not None:
-            future = self.client.submit(execute, spec, timeout, pure=False,
+            future = self.client.submit(execute, spec, timeout, pure=False, priority=priority,
                                         key=f"dnnhw-{spec['key'][:24]}-{time.monotonic_ns()}")
         else:
             future = self.threads.submit(execute, spec, timeout)
@@ -167,7 +183,9 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
 
     pool = None
     events = queue.Queue()
-    pending = {}           # future -> (kind, item, key)
+    pending = {}           # future -> (item, job, key)
+    ready = []             # heap of (-cost, order, item, job, key): keyed, not yet submitted
+    order = itertools.count()
     progress = Progress(len(jobs) + len(designs), workers=workers, quiet=quiet)
 
     def spec(job, key):
@@ -176,7 +194,7 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
 
     def counts():
         running = min(len(pending), pool.workers if pool else workers)
-        return running, len(pending) - running + sum(len(v) for v in waiting.values())
+        return running, len(pending) - running + len(ready) + sum(len(v) for v in waiting.values())
 
     def finish(item, record, cached):
         record["cached"] = cached
@@ -185,8 +203,8 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
         running, queued = counts()
         progress.finished(record, cached=cached, running=running, queued=queued)
 
-    def start(item, job, key):
-        """Finish ``item`` from the store, or submit ``job``."""
+    def start(item, job, key, cost):
+        """Finish ``item`` from the store, or queue ``job`` to run."""
         nonlocal pool
         stored = None if force else store.get(key)
         if stored is not None:
@@ -194,9 +212,16 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
             return stored
         if pool is None:
             pool = _Pool(workers, scheduler)
-        future = pool.submit(spec(job, key), timeout, events.put)
-        pending[future] = (item, job, key)
+        heapq.heappush(ready, (-cost, next(order), item, job, key))
         return None
+
+    def pump():
+        """Submit ready jobs, largest first: all of them to Dask, which orders them by
+        priority; to the local threads only as many as there are workers."""
+        while ready and (pool.client is not None or len(pending) < pool.workers):
+            cost, _, item, job, key = heapq.heappop(ready)
+            future = pool.submit(spec(job, key), timeout, events.put, priority=-cost)
+            pending[future] = (item, job, key)
 
     def design_done(design, record):
         indices = waiting.pop(design)
@@ -209,16 +234,18 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
                        cached=False)
                 continue
             key = job.key(rows[job.core], record["result"]["rtl_sha256"])
-            start(index, job, key)
+            start(index, job, key, job_cost(job, record["result"].get("rtlil_bytes", 0)))
 
     try:
         for design in list(waiting):
-            stored = start(design, design, design.key(rows[design.core]))
+            stored = start(design, design, design.key(rows[design.core]), job_cost(design))
             if stored is not None:
                 design_done(design, stored)
         for index, job in enumerate(jobs):
             if job.kind == "analysis":
-                start(index, job, job.key(rows[job.core]))
+                start(index, job, job.key(rows[job.core]), job_cost(job))
+        if pool is not None:
+            pump()
         while pending:
             future = events.get()
             item, job, key = pending.pop(future)
@@ -229,11 +256,10 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
                           "status": "error", "error": f"{type(error).__name__}: {error}"}
             if record["status"] == "ok":
                 store.put(key, record)
+            finish(item, record, cached=False)
             if job.kind == "design":
-                finish(item, record, cached=False)
                 design_done(job, record)
-            else:
-                finish(item, record, cached=False)
+            pump()
     except KeyboardInterrupt:
         for future in pending:
             future.cancel()

@@ -163,9 +163,10 @@ def _plot(points, varied, path, core):
 
 def run_sweep(core_name, values, *, targets, seeds="1", router=None, output="dnnhw-sweep",
               build_root="dnnhw-build", workers=None, scheduler=None, force=False,
-              timeout=None, quiet=False, catalog=DEFAULT_CATALOG):
-    """Run a sweep; write ``sweep.md``, ``sweep.json`` and ``pareto.png`` to ``output``.
-    Returns the exit code (1 if any build failed)."""
+              timeout=None, quiet=False, catalog=DEFAULT_CATALOG, readme=None):
+    """Run a sweep; write ``sweep.md``, ``sweep.json`` and ``pareto.png`` to ``output``
+    and, given a ``readme``, its ``sweep-CORE`` section. Returns the exit code (1 if any
+    build failed)."""
     rows = load_catalog(catalog)
     core = get_core(core_name, rows)
     seeds = _seeds(seeds)
@@ -189,6 +190,11 @@ def run_sweep(core_name, values, *, targets, seeds="1", router=None, output="dnn
     if plotted:
         md += ["![LUTs against Fmax](pareto.png)", ""]
     (output / "sweep.md").write_text("\n".join(md))
+    if readme:
+        from ..report import Section, update_readme
+        update_readme(Path(readme), [Section(
+            f"sweep-{core.name}", f"Sweep of {core.name}",
+            "\n".join(md[2:5]) + f"\n\nThe Pareto plot is `{output / 'pareto.png'}`.")])
     if not quiet:
         print("\n".join(md[4:5]))
         print(f"sweep: {output / 'sweep.md'}, {output / 'sweep.json'}", file=sys.stderr)

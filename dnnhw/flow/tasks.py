@@ -47,13 +47,14 @@ def design_key(core, params):
 
 
 def design_digest(core, params):
-    """The SHA-256 of the core's RTLIL at ``params`` (what a job's result really depends
-    on: two source changes that give the same RTL give the same jobs)."""
+    """``(sha256, size)`` of the core's RTLIL at ``params``: the digest is what a job's
+    result really depends on (two source changes that give the same RTL give the same
+    jobs), the size in bytes a measure of how long its jobs take."""
     from amaranth.back import rtlil
     core = _as_core(core)
     component = core.build(params)
-    text = rtlil.convert(component, name=core.module_name(params), emit_src=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    text = rtlil.convert(component, name=core.module_name(params), emit_src=False).encode()
+    return hashlib.sha256(text).hexdigest(), len(text)
 
 
 def _generate_once(core, params, out_dir):

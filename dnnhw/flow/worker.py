@@ -22,7 +22,8 @@ def _run(spec):
     core = get_core(job.core, import_object(spec["catalog"]))
     build_root = spec["build_root"]
     if job.kind == "design":
-        return "ok", {"rtl_sha256": design_digest(core, job.param_dict)}, None
+        sha, size = design_digest(core, job.param_dict)
+        return "ok", {"rtl_sha256": sha, "rtlil_bytes": size}, None
     if job.kind == "sim":
         results = run_testbench(core, job.param_dict, sim=job.simulator, seed=job.seed,
                                 build_root=build_root, check=False)

@@ -182,7 +182,14 @@ def write_report(records, *, catalog, output, readme=None, run=None):
     (output / "report.json").write_text(json.dumps(
         {"run": run, "records": records}, indent=1, default=str) + "\n")
     if readme:
-        update_readme(Path(readme), sections)
+        # A run of some cores only must not pass for the whole project's summary; a README
+        # without a summary section (a catalog of one's own) gets none.
+        covered = {r["job"]["core"] for r in records}
+        whole = all(core.name in covered for core in catalog)
+        has_summary = "<!-- dnnhw-flow:summary:begin -->" in Path(readme).read_text()
+        summary_section = [Section("summary", "Summary", _summary_table(summary))] \
+            if whole and has_summary else []
+        update_readme(Path(readme), summary_section + sections)
     return [output / "report.md", output / "report.json"] + paths
 
 
