@@ -30,6 +30,7 @@ import numpy as np
 
 from dnnhw.golden import conv as golden
 from dnnhw.bench import Benchmark
+from dnnhw.text import markdown_table
 from dnnhw.golden.conv_fft import fft_shape_for
 
 
@@ -354,12 +355,6 @@ def mec_memory_rows(layers):
 
 # -- reports ---------------------------------------------------------------------------------
 
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _by_layer(records, layers, method_names, cell):
     """Rows ``layer, shape, GMAC, <cell per method>`` for a table."""
     lookup = {(r["layer"], r["method"]): r for r in records}
@@ -392,17 +387,17 @@ def render_markdown(meta, layers, methods, records, sweep, mec_rows):
         "",
         "## Time in ms (effective GFLOP/s)",
         "",
-        _table(header, _by_layer(records, layers, names,
+        markdown_table(header, _by_layer(records, layers, names,
                                  lambda r: f"{1e3 * r['seconds']:.1f} ({r['gflops']:.1f})")),
         "",
         "## Workspace (MiB)",
         "",
-        _table(header, _by_layer(records, layers, names,
+        markdown_table(header, _by_layer(records, layers, names,
                                  lambda r: f"{r['workspace_bytes'] / 2**20:.1f}")),
         "",
         "## Relative error against im2col (sparse: against im2col on the pruned weights)",
         "",
-        _table(header, _by_layer(records, layers, names,
+        markdown_table(header, _by_layer(records, layers, names,
                                  lambda r: f"{r['relative_error']:.1e}")),
         "",
         "## Against PyTorch",
@@ -415,7 +410,7 @@ def render_markdown(meta, layers, methods, records, sweep, mec_rows):
     else:
         parts.append(f"torch {meta['torch']}: time ratio method / torch (below 1 is faster).")
         parts.append("")
-        parts.append(_table(header + ["torch ms"], [
+        parts.append(markdown_table(header + ["torch ms"], [
             row + [f"{1e3 * ts:.1f}" if ts else ""] for row, ts in zip(
                 _by_layer(records, layers, names, lambda r: f"{r['ratio_to_torch']:.2f}"),
                 [next((r["torch_seconds"] for r in records if r["layer"] == layer.key), None)
@@ -434,7 +429,7 @@ def _describe_threads(thread_env):
 
 
 def render_sweep(rows):
-    return _table(
+    return markdown_table(
         ["c (%)", "coefficients kept", "energy kept (white)", "rel. error (white)",
          "energy kept (1/f)", "rel. error (1/f)", "filter energy kept"],
         [[f"{r['compression_rate']:g}", f"{100 * r['kept_fraction']:.1f}%",
@@ -444,7 +439,7 @@ def render_sweep(rows):
 
 
 def render_mec(rows):
-    return _table(
+    return markdown_table(
         ["layer", "shape", "im2col elements", "MEC elements", "MEC / im2col",
          "im2col / MEC", "kernel / stride (leading axes)"],
         [[r["layer"], r["shape"], f"{r['im2col_elements']:,}", f"{r['mec_elements']:,}",
