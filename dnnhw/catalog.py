@@ -178,7 +178,7 @@ CORES = (
         params=(_LANES, _WIDTH),
         summary="cDMA zero-value compressor: mask + packed non-zeros, one window per cycle",
         golden="dnnhw.golden.zvc:compress_frame",
-        testbench="dnnhw.sim.zvc_compress",
+        testbench="dnnhw.sim.zvc",
         flow=_ZVC_FLOW,
     ),
     Core(
@@ -187,7 +187,7 @@ CORES = (
         params=(_LANES, _WIDTH),
         summary="cDMA zero-value decompressor: the exact inverse of zvc-compress",
         golden="dnnhw.golden.zvc:decompress_frame",
-        testbench="dnnhw.sim.zvc_decompress",
+        testbench="dnnhw.sim.zvc",
         flow=_ZVC_FLOW,
     ),
     Core(
@@ -196,7 +196,7 @@ CORES = (
         params=(_LANES, _WIDTH),
         summary="zvc-compress feeding zvc-decompress: the round trip in RTL (simulation only)",
         golden="dnnhw.golden.zvc:compress_frame",
-        testbench="dnnhw.sim.zvc_loopback",
+        testbench="dnnhw.sim.zvc",
         flow=(FlowConfig({"lanes": 8, "width": 16}), FlowConfig({"lanes": 32, "width": 32})),
     ),
     Core(
