@@ -12,42 +12,12 @@ from dnnhw.golden.zvc import compress_frame
 from dnnhw.rtl.zvc import ZVCCompressor, ZVCDecompressor, ZVCLoopback
 
 
-def _simulate(dut, beats, *, idle, backpressure, cycles, seed=1):
-    """Drive `beats` (payload dicts) into dut.i with random idle cycles, collect dut.o
-    transfers with random backpressure; returns (outputs, final error flag)."""
-    rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
-    outputs = []
-
-    async def source(ctx):
-        for beat in beats:
-            while rng_in.random() < idle:
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, beat)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def sink(ctx):
-        for _ in range(cycles):
-            ctx.set(dut.o.ready, rng_out.random() >= backpressure)
-            await ctx.delay(1e-8)
-            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                outputs.append(ctx.get(dut.o.payload))
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(source, background=True)
-    sim.add_testbench(sink)
-    error = []
-
-    async def watch(ctx):
-        await ctx.tick().repeat(cycles - 1)
-        error.append(ctx.get(dut.error) if hasattr(dut, "error") else 0)
-    sim.add_testbench(watch)
-    sim.run()
-    return outputs, error[0]
+def _run(simulate_streams, dut, beats, *, idle=0.0, backpressure=0.0, seed=1):
+    """``beats`` through ``dut`` with random stalls; returns (outputs, error flag after)."""
+    sample = ("error",) if hasattr(dut, "error") else ()
+    seg, = simulate_streams(dut, [beats], source=idle, sink=backpressure, seed=seed,
+                            sample=sample)
+    return seg.out, seg.after.get("error", 0)
 
 
 def _frames(lanes, width, rng, count=6, density=0.5):
@@ -75,58 +45,58 @@ def _expected_words(frames, lanes, width):
 
 
 @pytest.mark.parametrize("lanes,width", [(4, 8), (8, 16), (16, 8)])
-def test_compressor_matches_golden_under_stalls(lanes, width):
+def test_compressor_matches_golden_under_stalls(lanes, width, simulate_streams):
     rng = np.random.default_rng(lanes + width)
     frames = _frames(lanes, width, rng)
-    out, _ = _simulate(ZVCCompressor(lanes=lanes, width=width), _window_beats(frames),
-                       idle=0.3, backpressure=0.4, cycles=300)
+    out, _ = _run(simulate_streams, ZVCCompressor(lanes=lanes, width=width),
+                  _window_beats(frames), idle=0.3, backpressure=0.4)
     got = [([int(x) for x in p.data], int(p.length), int(p.last)) for p in out]
     assert got == _expected_words(frames, lanes, width)
 
 
 @pytest.mark.parametrize("lanes,width", [(4, 8), (8, 16)])
-def test_loopback_round_trip_under_stalls(lanes, width):
+def test_loopback_round_trip_under_stalls(lanes, width, simulate_streams):
     rng = np.random.default_rng(7 * lanes + width)
     frames = _frames(lanes, width, rng, count=8, density=0.6)
     beats = _window_beats(frames)
-    out, error = _simulate(ZVCLoopback(lanes=lanes, width=width), beats,
-                           idle=0.3, backpressure=0.3, cycles=400)
+    out, error = _run(simulate_streams, ZVCLoopback(lanes=lanes, width=width), beats,
+                      idle=0.3, backpressure=0.3)
     assert [([int(x) for x in p.data], int(p.last)) for p in out] == \
         [(b["data"], b["last"]) for b in beats]
     assert error == 0
 
 
-def test_decompressor_truncated_frame_ends_with_last_and_error():
+def test_decompressor_truncated_frame_ends_with_last_and_error(simulate_streams):
     # lanes 4 width 8: the mask 0b0111 announces three non-zeros, the frame holds two.
     dut = ZVCDecompressor(lanes=4, width=8)
     bad = {"data": [0b0111, 5, 6, 0], "length": 3, "last": 1}
     good = {"data": [0b0001, 9, 0, 0], "length": 2, "last": 1}
-    out, error = _simulate(dut, [bad, good], idle=0, backpressure=0, cycles=60)
+    out, error = _run(simulate_streams, dut, [bad, good])
     got = [([int(x) for x in p.data], int(p.last)) for p in out]
     # The bad frame still ends (missing element zero-filled); the next frame is intact.
     assert got == [([5, 6, 0, 0], 1), ([9, 0, 0, 0], 1)]
     assert error == 1
 
 
-def test_decompressor_well_formed_frames_leave_error_clear():
+def test_decompressor_well_formed_frames_leave_error_clear(simulate_streams):
     dut = ZVCDecompressor(lanes=4, width=8)
     words, last_length = compress_frame(np.array([[1, 0, 2, 0], [0, 0, 0, 0]]), width=8)
     beats = [{"data": [int(x) for x in w], "length": last_length if k == len(words) - 1 else 4,
               "last": int(k == len(words) - 1)} for k, w in enumerate(words)]
-    out, error = _simulate(dut, beats, idle=0, backpressure=0, cycles=60)
+    out, error = _run(simulate_streams, dut, beats)
     assert [([int(x) for x in p.data], int(p.last)) for p in out] == \
         [([1, 0, 2, 0], 0), ([0, 0, 0, 0], 1)]
     assert error == 0
 
 
 @pytest.mark.parametrize("lanes,width", [(8, 16), (16, 8)])
-def test_compressor_dense_burst_into_stalled_output(lanes, width):
+def test_compressor_dense_burst_into_stalled_output(lanes, width, simulate_streams):
     # Dense windows against an output that is mostly stalled: the queues fill, the credit
     # holds the input, and no word is lost or duplicated.
     rng = np.random.default_rng(3 * lanes + width)
     frames = _frames(lanes, width, rng, count=24, density=1.0)
-    out, _ = _simulate(ZVCCompressor(lanes=lanes, width=width), _window_beats(frames),
-                       idle=0.0, backpressure=0.85, cycles=1200)
+    out, _ = _run(simulate_streams, ZVCCompressor(lanes=lanes, width=width),
+                  _window_beats(frames), backpressure=0.85)
     got = [([int(x) for x in p.data], int(p.length), int(p.last)) for p in out]
     assert got == _expected_words(frames, lanes, width)
 

@@ -7,12 +7,10 @@ Default run: every mode at the catalog defaults plus odd geometries, widths, shi
 reaches and encodings. ``pytest -m slow``: larger tiles and larger layers.
 """
 
-import os
-from pathlib import Path
 
 import pytest
 
-from dnnhw.sim.runner import run_testbench
+from dnnhw.flow.tasks import run_testbench
 
 
 MODES = ["diffy", "pragmatic", "stripes", "bitparallel"]
@@ -39,12 +37,6 @@ SLOW_LAYERS = [
     {"channels": 33, "filters": 4, "size": [6, 17], "kernel": 1, "stride": 1, "padding": 0,
      "images": 1, "data": "image"},
 ]
-
-
-@pytest.fixture(scope="session")
-def build_root():
-    root = os.environ.get("DNNHW_BUILD_ROOT")
-    return Path(root) if root else Path(__file__).resolve().parent.parent / "dnnhw-build"
 
 
 def _id(params):

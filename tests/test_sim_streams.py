@@ -6,7 +6,6 @@ stream-rule checker, the payload packing, and the runner's error reporting.
 """
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -70,15 +69,6 @@ def fifo_design(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fifo")
     return _write(tmp, StreamFIFO(), "dnnhw_test_stream_fifo")
 
-
-@pytest.fixture(scope="session")
-def build_root():
-    """Shared with the other simulation tests, so builds (and Verilator's runtime
-    objects) are reused across sessions: ``$DNNHW_BUILD_ROOT`` or ``<repo>/dnnhw-build``."""
-    root = os.environ.get("DNNHW_BUILD_ROOT")
-    return Path(root) if root else Path(__file__).resolve().parent.parent / "dnnhw-build"
-
-
 def test_payload_format_roundtrip(fifo_design):
     from dnnhw.sim.streams import PayloadFormat
     _, sidecar = fifo_design
@@ -141,6 +131,41 @@ def test_protocol_violation_is_caught(tmp_path, build_root):
     with pytest.raises(TestbenchFailure, match="payload changed"):
         run_verilog(v_path, sidecar, "dnnhw.sim.passthrough", build_root=build_root,
                     config={"items": 200, "backpressure": 0.5},
+                    testcase="passthrough_stalls")
+
+
+def test_stall_patterns_from_the_config(fifo_design, build_root):
+    # Named patterns replace the idle / backpressure probabilities: a source that offers a
+    # beat only every 3rd chance and a sink ready 2 cycles in 4. Nothing may be lost,
+    # duplicated or reordered (the bench checks every item), and the rates follow.
+    v_path, sidecar = fifo_design
+    res = run_verilog(v_path, sidecar, "dnnhw.sim.passthrough", build_root=build_root,
+                      config={"items": 600, "source_pause": {"name": "every", "n": 3},
+                              "sink_pause": {"name": "periodic", "go": 2, "stall": 2}},
+                      testcase="passthrough_stalls")
+    stalls = res["passthrough"]
+    assert stalls["source_pause"] == "every(n=3)"
+    assert stalls["sink_pause"] == "periodic(go=2, stall=2)"
+    assert stalls["idle"] == pytest.approx(2 / 3) and stalls["backpressure"] == 0.5
+    assert stalls["out"]["beats"] == 600
+    # Every beat waits two idle cycles after the previous transfer: transfers at least 3
+    # cycles apart, so 600 of them span at least 599 * 3 + 1 cycles.
+    assert 0.2 < stalls["in"]["beats_per_cycle"] <= 600 / (599 * 3 + 1) + 1e-12
+    # A bursty sink alone: bursts of readiness, so below one beat per cycle.
+    res = run_verilog(v_path, sidecar, "dnnhw.sim.passthrough", build_root=build_root,
+                      config={"items": 600, "idle": 0.0,
+                              "sink_pause": {"name": "bursts", "go": 6, "stall": 3}},
+                      testcase="passthrough_stalls")
+    assert res["passthrough"]["sink_pause"] == "bursts(go=6, stall=3)"
+    assert 0.4 < res["passthrough"]["out"]["beats_per_cycle"] < 0.9
+
+
+def test_bad_stall_pattern_names_the_argument(fifo_design, build_root):
+    v_path, sidecar = fifo_design
+    with pytest.raises(TestbenchFailure, match=r"stall pattern 'every': n must be an "
+                                               r"integer >= 1, got 0"):
+        run_verilog(v_path, sidecar, "dnnhw.sim.passthrough", build_root=build_root,
+                    config={"items": 10, "sink_pause": {"name": "every", "n": 0}},
                     testcase="passthrough_stalls")
 
 

@@ -5,16 +5,15 @@ Default run: three parameter points (one build per core and point, reused across
 through the build stamp). ``pytest -m slow``: the full lanes x width sweep, with a
 10,000-window round trip under random stalls per point (120,000 windows in all).
 
-Builds go to ``$DNNHW_BUILD_ROOT`` or ``<repo>/dnnhw-build`` (git-ignored), so a second
-session reuses them.
+Builds go to ``$DNNHW_BUILD_ROOT`` or ``<repo>/dnnhw-build`` (git-ignored; the
+``build_root`` fixture of ``conftest.py``), so a second session reuses them. One cocotb
+module, ``dnnhw.sim.zvc``, serves the three cores (it reads the core from the sidecar).
 """
-
-import os
-from pathlib import Path
 
 import pytest
 
-from dnnhw.sim.runner import icarus_available, run_testbench
+from dnnhw.flow.tasks import run_testbench
+from dnnhw.sim.runner import icarus_available
 
 
 POINTS = [(4, 8), (8, 16), (32, 32)]
@@ -25,12 +24,6 @@ THROUGHPUT_WINDOWS = 10_000          # stall-free, per density
 RATE_TOL = 0.01                      # measured rate vs the ideal bound, relative
 DEFAULT_ROUND_TRIP = 3_000           # loopback, default run, per point
 SLOW_ROUND_TRIP = 10_000             # loopback, slow sweep, per point
-
-
-@pytest.fixture(scope="session")
-def build_root():
-    root = os.environ.get("DNNHW_BUILD_ROOT")
-    return Path(root) if root else Path(__file__).resolve().parent.parent / "dnnhw-build"
 
 
 def _ids(points):
@@ -181,6 +174,6 @@ def test_mutant_is_caught(build_root, tmp_path):
     sidecar = describe(mutant, core="zvc-compress", module=module, params=params)
     sidecar["latency"] = mutant.inner.latency
     with pytest.raises(TestbenchFailure, match="differs") as info:
-        run_verilog(v_path, sidecar, "dnnhw.sim.zvc_compress", build_root=build_root,
+        run_verilog(v_path, sidecar, "dnnhw.sim.zvc", build_root=build_root,
                     testcase="random_stalls")
     assert "expected" in str(info.value)

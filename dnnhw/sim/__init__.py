@@ -15,13 +15,28 @@ Modules
 ``streams``
     :class:`~dnnhw.sim.streams.PayloadFormat` (pack/unpack payloads from the sidecar),
     :class:`~dnnhw.sim.streams.StreamSource` and :class:`~dnnhw.sim.streams.StreamSink`
-    (random idle / backpressure, stream-rule checks, per-transfer cycle stamps).
+    (stall patterns on both sides, stream-rule checks, per-transfer cycle stamps).
+``stalls``
+    Stall patterns as generators (full, random, bursts, periodic, every n-th), by name and
+    arguments (:func:`~dnnhw.sim.stalls.stall_pattern`). No cocotb: the Amaranth-simulator
+    tests use them too.
+``scoreboard``
+    :class:`~dnnhw.sim.scoreboard.Scoreboard` with the comparator hook
+    (:class:`~dnnhw.sim.scoreboard.Exact`, :class:`~dnnhw.sim.scoreboard.Tolerance` with
+    an SQNR floor) and the one mismatch report. No cocotb.
+``bench``
+    :class:`~dnnhw.sim.bench.StreamBench`, the base of every testbench: sidecar, config,
+    clock and reset, and checked runs (sources and sink with their stall patterns, the
+    scoreboard, a cycle budget, drain and extra-beat checks).
 ``passthrough``
     A generic testbench for components that pass stream ``i`` to ``o`` unchanged.
-``zvc`` and ``zvc_compress``, ``zvc_decompress``, ``zvc_loopback``
-    The ZVC testbenches (shared machinery in ``zvc``; one thin cocotb module per core).
+``zvc``, ``zvc_data``
+    The ZVC testbench, one cocotb module for the three ZVC cores (keyed on the sidecar's
+    ``core``), and its data (random, corner-case and malformed frames; no cocotb).
+``diffy_tile``
+    The Diffy tile's testbench.
 
-A testbench is a cocotb module whose tests read the sidecar and config through ``tb``,
-drive and check the DUT through ``streams``, and ``record`` what they measured; the
-runner returns those records merged with the verdict.
+A testbench is a cocotb module whose tests build a ``StreamBench`` (which reads the
+sidecar and config through ``tb``), run traffic through it, and ``record`` what they
+measured; the runner returns those records merged with the verdict.
 """

@@ -2,9 +2,9 @@
 bit-exact against the golden convolution, every step count equal to the golden model.
 
 The layer is laid out by :func:`dnnhw.golden.diffy_tile.tile_schedule` (the pallet
-streams and the expected output beats); the two input streams are driven by
-:class:`~dnnhw.sim.streams.StreamSource`, the output collected by
-:class:`~dnnhw.sim.streams.StreamSink`, and the ``step`` output counted every cycle.
+streams and the expected output beats); the runs (two input streams, the output checked
+beat by beat, cycle budget, drain and extra-beat checks) are
+:meth:`dnnhw.sim.bench.StreamBench.run`, and the ``step`` output is counted every cycle.
 
 Tests:
 
@@ -15,8 +15,9 @@ Tests:
     every layer of ``layers`` twice: stall-free (inputs always valid, output always
     ready), where the cycles from the first input transfer to the last output transfer
     must be ``steps + latency - 1``; and with random idle cycles on both inputs and
-    backpressure on the output. In both runs every output beat matches and the counted
-    steps equal the model's ``steps`` exactly.
+    backpressure on the output (probabilities ``idle`` and ``backpressure``, or the stall
+    patterns ``source_pause`` and ``sink_pause`` when the config names them). In both runs
+    every output beat matches and the counted steps equal the model's ``steps`` exactly.
 
 Layers: dicts with ``channels``, ``filters``, ``size`` ([H, W]), ``kernel``, ``stride``,
 ``padding``, ``images`` and ``data``: ``"image"`` (smooth non-negative rows, like a
@@ -29,12 +30,14 @@ and ``padding`` (e.g. a crop of a photograph through a conv stack).
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from dnnhw.golden.diffy_tile import tile_schedule
 
-from .streams import StreamSink, StreamSource
-from .tb import load_config, load_sidecar, record, start
+from .bench import StreamBench
+from .stalls import stall_pattern
+from .streams import PayloadFormat
+from .tb import record
 
 
 __all__ = ["DEFAULT_LAYERS", "layer_data"]
@@ -83,27 +86,19 @@ def layer_data(rng, layer, width):
     return x.astype(np.int64), w.astype(np.int64)
 
 
-class DiffyBench:
+class DiffyBench(StreamBench):
     def __init__(self, dut, salt):
-        self.dut = dut
-        self.sidecar = load_sidecar()
-        self.cfg = load_config(DEFAULTS)
+        super().__init__(dut, DEFAULTS)
         p = self.sidecar["params"]
         self.params = p
         self.lanes, self.filters, self.windows = p["lanes"], p["filters"], p["windows"]
         self.width, self.mode = p["width"], p["mode"]
-        self.latency = int(self.sidecar["latency"])
         self.rng = np.random.default_rng(self.cfg["seed"] * 1000 + salt)
-        self.inputs = [name for name, s in self.sidecar["signals"].items()
-                       if s["direction"] == "in"]
+        self.idle_inputs = tuple(name for name, s in self.sidecar["signals"].items()
+                                 if s["direction"] == "in")
         self.acc_width = self.sidecar["streams"]["o"]["fields"]["sums"]["element_width"]
-        self._runs = 0
-        self._started = False
-
-    async def start(self):
-        if not self._started:
-            self.clk = await start(self.dut, self.sidecar, idle_inputs=self.inputs)
-            self._started = True
+        self.formats = {name: PayloadFormat(entry)
+                        for name, entry in self.sidecar["streams"].items()}
 
     def schedule(self, x, w, layer):
         products = x.shape[-3] * w.shape[-2] * w.shape[-1]
@@ -115,33 +110,30 @@ class DiffyBench:
                              mode=self.mode, encoding=self.params["encoding"],
                              shifter_bits=self.params["shifter_bits"])
 
-    async def run(self, sched, *, idle, backpressure, label):
+    async def run_schedule(self, sched, *, idle=0.0, backpressure=0.0, label,
+                           source_pause=None, sink_pause=None):
         """Send ``sched`` through the tile; check every output beat and the step count."""
         await self.start()
         dut = self.dut
         if self.mode == "stripes":
             dut.msb.value = sched.stripes_msb
             dut.msb_signed.value = int(sched.stripes_signed)
-        self._runs += 1
         seed = int(self.rng.integers(1 << 30))
-        src_a = StreamSource(dut, self.sidecar, "a", idle=idle, seed=seed)
-        src_w = StreamSource(dut, self.sidecar, "w", idle=idle, seed=seed + 1)
-        snk = StreamSink(dut, self.sidecar, "o", backpressure=backpressure, seed=seed + 2,
-                         unpack=False)
+        src_pat = stall_pattern(idle if source_pause is None else source_pause)
+        snk_pat = stall_pattern(backpressure if sink_pause is None else sink_pause)
         wmask = (1 << self.width) - 1
         raw_bits = (sched.raw.astype(np.int64) << np.arange(self.windows)).sum(axis=1)
-        sent_a = src_a.format.pack_many(
+        sent_a = self.formats["a"].pack_many(
             acts=sched.acts.reshape(len(sched.acts), -1) & wmask,
             prev=sched.prev & wmask, raw=raw_bits, last=sched.last.astype(np.int64))
-        sent_w = src_w.format.pack_many(
+        sent_w = self.formats["w"].pack_many(
             weights=sched.weights.reshape(len(sched.weights), -1) & wmask)
-        expected = self._pack_outputs(snk.format, sched.outputs)
+        o_fmt = self.formats["o"]
+        expected = self._pack_outputs(o_fmt, sched.outputs)
+        half = 1 << (self.acc_width - 1)
 
-        def check(item, cycle):
-            k = len(snk.items) - 1
-            if k >= len(expected) or item != expected[k]:
-                self._mismatch(snk.format, snk.items, expected, sched, f"{label}, cycle {cycle}")
-        snk.callback = check
+        def signed(item):
+            return [(v ^ half) - half for v in o_fmt.unpack(item)["sums"]]
 
         steps = [0]
 
@@ -152,32 +144,27 @@ class DiffyBench:
                 if dut.step.value == 1:
                     steps[0] += 1
         counter = cocotb.start_soon(count_steps())
-        snk.start()
-        src_a.start()
-        src_w.start()
-        src_a.send(sent_a)
-        src_w.send(sent_w)
-        budget = sched.steps + len(sent_a) + self.latency
-        if idle or backpressure:
-            budget = int(budget / max(1e-3, (1 - idle) ** 2 * (1 - backpressure)))
-        await snk.wait_for(len(expected), timeout_cycles=2 * budget + self.cfg["timeout_cycles"])
-        await ClockCycles(self.clk, 2 * self.latency + 8)
-        counter.cancel()
-        if len(snk.items) != len(expected):
-            raise AssertionError(f"{label}: {len(snk.items) - len(expected)} extra output "
-                                 f"beat(s) after the expected {len(expected)}")
-        for end in (src_a, src_w, snk):
-            end.stop()
-        first_in, last_out = src_a.cycles[0], snk.cycles[-1]
+        try:
+            run = await self.run(
+                {"a": sent_a, "w": sent_w}, expected, label=label,
+                seeds={"a": seed, "w": seed + 1, "o": seed + 2},
+                pauses={"a": src_pat, "w": src_pat, "o": snk_pat},
+                budget=sched.steps + len(sent_a) + self.latency, render=signed,
+                context=lambda k, got: (str(self.params), []), drain_cycles=2 * self.latency + 8)
+        finally:
+            counter.cancel()
+        first_in, last_out = run.sources["a"].cycles[0], run.sink.cycles[-1]
         res = {
-            "pallets": len(sent_a), "groups": len(expected), "idle": idle,
-            "backpressure": backpressure, "steps_measured": steps[0],
+            "pallets": len(sent_a), "groups": len(expected),
+            "idle": src_pat.stall_fraction, "backpressure": snk_pat.stall_fraction,
+            "steps_measured": steps[0],
             "steps_model": sched.steps, "cycles": last_out - first_in + 1,
             "span": last_out - first_in,
+            "source_pause": str(src_pat), "sink_pause": str(snk_pat),
         }
         assert steps[0] == sched.steps, \
             f"{label}: the tile took {steps[0]} steps, the model predicts {sched.steps}"
-        if not idle and not backpressure:
+        if not src_pat.stalls and not snk_pat.stalls:
             want = sched.steps + self.latency - 1
             assert res["span"] == want, \
                 (f"{label}: last output {res['span']} cycles after the first input, the model "
@@ -187,21 +174,6 @@ class DiffyBench:
     def _pack_outputs(self, fmt, outputs):
         amask = (1 << self.acc_width) - 1
         return fmt.pack_many(sums=outputs.reshape(len(outputs), -1) & amask)
-
-    def _mismatch(self, fmt, got, expected, sched, label):
-        for k, (a, b) in enumerate(zip(got, expected)):
-            if a != b:
-                break
-        else:
-            raise AssertionError(f"{label}: {len(got)} output beats, expected {len(expected)}")
-        half = 1 << (self.acc_width - 1)
-
-        def signed(item):
-            return [(v ^ half) - half for v in fmt.unpack(item)["sums"]]
-        raise AssertionError(
-            f"{label}: output beat {k} differs ({self.params})\n"
-            f"  got      {signed(got[k])}\n"
-            f"  expected {signed(expected[k])}")
 
 
 def _layers(bench):
@@ -233,7 +205,7 @@ async def latency(dut):
     sched = bench.schedule(x, w, layer)
     if bench.mode == "stripes":
         assert sched.steps == 1
-    res = await bench.run(sched, idle=0.0, backpressure=0.0, label="latency")
+    res = await bench.run_schedule(sched, label="latency")
     record("latency", {"measured": res["span"], "sidecar": bench.latency})
     assert res["span"] == bench.latency
 
@@ -245,9 +217,10 @@ async def layers(dut):
     out = []
     for n, (layer, x, w) in enumerate(_layers(bench)):
         sched = bench.schedule(x, w, layer)
-        free = await bench.run(sched, idle=0.0, backpressure=0.0, label=f"layer {n} stall-free")
-        stalled = await bench.run(sched, idle=cfg["idle"], backpressure=cfg["backpressure"],
-                                  label=f"layer {n} random stalls")
+        free = await bench.run_schedule(sched, label=f"layer {n} stall-free")
+        src, snk = bench.stall_patterns(cfg["idle"], cfg["backpressure"])
+        stalled = await bench.run_schedule(sched, source_pause=src, sink_pause=snk,
+                                           label=f"layer {n} random stalls")
         dut._log.info("layer %d %s: %d pallets, %d groups, %d steps (model %d), %d cycles "
                       "stall-free, %d with stalls", n, layer, free["pallets"], free["groups"],
                       free["steps_measured"], free["steps_model"], free["cycles"],

@@ -4,15 +4,17 @@
     Packs a payload dict into the flat port integer and back, from the sidecar's
     ``fields`` (offsets and widths; arrays as lists of ints).
 :class:`StreamSource`
-    Drives a DUT sink (``i``): sends queued payloads, raises ``valid`` on idle cycles
-    with probability ``1 - idle`` (seeded), and once raised holds ``valid`` and the
+    Drives a DUT sink (``i``): sends queued payloads, holding ``valid`` low in the cycles
+    its stall pattern says (``pause``, see :mod:`dnnhw.sim.stalls`; ``idle=p`` is the
+    ``random`` pattern with probability ``p``), and once raised holds ``valid`` and the
     payload until the transfer. On idle cycles it scrambles the payload (a DUT must not
     look at it while ``valid`` is low).
 :class:`StreamSink`
-    Drives a DUT source's ``ready`` low with probability ``backpressure`` and collects
-    what is transferred. It checks the stream rules on the DUT side: once ``valid`` is
-    high it stays high, with a stable payload, until the transfer; a violation fails the
-    test at once (:class:`StreamProtocolError`).
+    Drives a DUT source's ``ready`` low in the cycles its stall pattern says
+    (``backpressure=p``: the ``random`` pattern) and collects what is transferred. It
+    checks the stream rules on the DUT side: once ``valid`` is high it stays high, with a
+    stable payload, until the transfer; a violation fails the test at once
+    (:class:`StreamProtocolError`).
 
 Timing, race-free with Verilator and Icarus: inputs are written just after a rising
 edge, and handshakes are sampled in the ``ReadOnly`` phase of the same cycle, when
@@ -31,6 +33,8 @@ import random
 import cocotb
 from cocotb.triggers import Event, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
+
+from .stalls import stall_pattern
 
 
 __all__ = ["PayloadFormat", "StreamSource", "StreamSink", "StreamProtocolError",
@@ -197,6 +201,20 @@ class _StreamEnd:
     def stats(self):
         return stream_stats(self.cycles)
 
+    def _pattern(self, pause, probability, knob):
+        """The stall pattern from ``pause`` (a spec) or the legacy probability knob."""
+        if pause is not None:
+            if probability:
+                raise ValueError(f"give {knob}= or pause=, not both")
+            self.pattern = stall_pattern(pause)
+        else:
+            if not 0.0 <= probability < 1.0:
+                raise ValueError(f"{knob} must be in [0, 1), got {probability}")
+            self.pattern = stall_pattern(float(probability) if probability else None)
+        # Random patterns draw from this end's generator (the source also scrambles
+        # idle payloads with it, in between: the order the benches always had).
+        self._pauses = self.pattern.iterate(self.rng)
+
     def clear_stats(self):
         self.cycles = []
 
@@ -205,15 +223,16 @@ class StreamSource(_StreamEnd):
     """Drive the DUT's sink stream ``name`` (default ``"i"``).
 
     Items are payload dicts (packed with :class:`PayloadFormat`) or ints (already
-    packed). ``idle`` is the probability of an idle cycle before each item.
+    packed). ``pause`` is a stall-pattern spec (:func:`dnnhw.sim.stalls.stall_pattern`),
+    asked once per cycle in which a queued item could be offered; ``idle`` is the
+    shorthand for ``pause={"name": "random", "probability": idle}``. The pattern is
+    ``.pattern``.
     """
 
-    def __init__(self, dut, sidecar, name="i", *, idle=0.0, period_ns=10, seed=0,
-                 scramble=True):
+    def __init__(self, dut, sidecar, name="i", *, idle=0.0, pause=None, period_ns=10,
+                 seed=0, scramble=True):
         super().__init__(dut, sidecar, name, period_ns=period_ns, seed=seed)
-        if not 0.0 <= idle < 1.0:
-            raise ValueError(f"idle must be in [0, 1), got {idle}")
-        self.idle = idle
+        self._pattern(pause, idle, "idle")
         self.scramble = scramble
         self._queue = collections.deque()
         self._more = Event()
@@ -242,7 +261,7 @@ class StreamSource(_StreamEnd):
     async def _run(self):
         edge, settled = RisingEdge(self.clk), ReadOnly()
         valid, period, rng, width = False, self.period_ns, self.rng, self.format.width
-        queue, idle = self._queue, self.idle
+        queue, pauses = self._queue, self._pauses
         await edge
         while True:
             if not valid:
@@ -253,7 +272,7 @@ class StreamSource(_StreamEnd):
                     await self._more.wait()
                     await edge
                     continue
-                if idle and rng.random() < idle:
+                if next(pauses):
                     self.valid.value = 0
                     if self.scramble:
                         self.payload.value = rng.getrandbits(width)
@@ -274,17 +293,18 @@ class StreamSource(_StreamEnd):
 class StreamSink(_StreamEnd):
     """Collect the DUT's source stream ``name`` (default ``"o"``).
 
-    ``backpressure`` is the probability that ``ready`` is low in a cycle. Transfers are
-    appended to ``items`` (unpacked dicts; the packed ints when ``unpack=False``) and
-    their cycles to ``cycles``. ``callback(item, cycle)``, if given, sees each transfer.
+    ``pause`` is a stall-pattern spec (:func:`dnnhw.sim.stalls.stall_pattern`), asked
+    every cycle: a stall holds ``ready`` low; ``backpressure`` is the shorthand for
+    ``pause={"name": "random", "probability": backpressure}``. Transfers are appended to
+    ``items`` (unpacked dicts; the packed ints when ``unpack=False``) and their cycles to
+    ``cycles``. ``callback(item, cycle)``, if given, sees each transfer (in the cycle's
+    read-only phase, so it may read other DUT outputs of that cycle).
     """
 
-    def __init__(self, dut, sidecar, name="o", *, backpressure=0.0, period_ns=10, seed=0,
-                 unpack=True, callback=None, check=True):
+    def __init__(self, dut, sidecar, name="o", *, backpressure=0.0, pause=None,
+                 period_ns=10, seed=0, unpack=True, callback=None, check=True):
         super().__init__(dut, sidecar, name, period_ns=period_ns, seed=seed)
-        if not 0.0 <= backpressure < 1.0:
-            raise ValueError(f"backpressure must be in [0, 1), got {backpressure}")
-        self.backpressure = backpressure
+        self._pattern(pause, backpressure, "backpressure")
         self.unpack = unpack
         self.callback = callback
         self.check = check
@@ -311,13 +331,13 @@ class StreamSink(_StreamEnd):
 
     async def _run(self):
         edge, settled = RisingEdge(self.clk), ReadOnly()
-        period, rng, bp = self.period_ns, self.rng, self.backpressure
+        period, pauses = self.period_ns, self._pauses
         unpack = self.format.unpack if self.unpack else None
         ready_now = None
         held = None          # payload of a transfer offered but not yet accepted
         await edge
         while True:
-            ready = not (bp and rng.random() < bp)
+            ready = not next(pauses)
             if ready is not ready_now:
                 self.ready.value = int(ready)
                 ready_now = ready

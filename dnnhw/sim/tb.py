@@ -15,7 +15,7 @@ from cocotb.triggers import RisingEdge
 from .runner import ENV_CONFIG, ENV_RESULTS, ENV_SIDECAR
 
 
-__all__ = ["load_sidecar", "load_config", "record", "start", "DEFAULT_SEED"]
+__all__ = ["load_sidecar", "load_config", "record", "start", "reset", "DEFAULT_SEED"]
 
 DEFAULT_SEED = 1
 
@@ -58,15 +58,7 @@ def record(key, value):
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-async def start(dut, sidecar, *, period_ns=10, reset_cycles=3, idle_inputs=()):
-    """Start the clock, hold reset for ``reset_cycles`` edges with every stream input
-    idle, release it. Returns the clock signal.
-
-    Every sink's ``valid`` and source's ``ready`` are driven low, and so are the signals
-    named in ``idle_inputs``, before the first edge.
-    """
-    clk = getattr(dut, sidecar["clock"])
-    rst = getattr(dut, sidecar["reset"])
+def _idle(dut, sidecar, idle_inputs):
     for stream in sidecar["streams"].values():
         if stream["role"] == "sink":
             getattr(dut, stream["valid"]).value = 0
@@ -75,10 +67,35 @@ async def start(dut, sidecar, *, period_ns=10, reset_cycles=3, idle_inputs=()):
             getattr(dut, stream["ready"]).value = 0
     for name in idle_inputs:
         getattr(dut, name).value = 0
-    rst.value = 1
-    Clock(clk, period_ns, unit="ns").start()
-    for _ in range(reset_cycles):
+
+
+async def _hold_reset(dut, sidecar, cycles):
+    clk = getattr(dut, sidecar["clock"])
+    rst = getattr(dut, sidecar["reset"])
+    for _ in range(cycles):
         await RisingEdge(clk)
     rst.value = 0
     await RisingEdge(clk)
     return clk
+
+
+async def start(dut, sidecar, *, period_ns=10, reset_cycles=3, idle_inputs=()):
+    """Start the clock, hold reset for ``reset_cycles`` edges with every stream input
+    idle, release it. Returns the clock signal.
+
+    Every sink's ``valid`` and source's ``ready`` are driven low, and so are the signals
+    named in ``idle_inputs``, before the first edge.
+    """
+    _idle(dut, sidecar, idle_inputs)
+    getattr(dut, sidecar["reset"]).value = 1
+    Clock(getattr(dut, sidecar["clock"]), period_ns, unit="ns").start()
+    return await _hold_reset(dut, sidecar, reset_cycles)
+
+
+async def reset(dut, sidecar, *, reset_cycles=3, idle_inputs=()):
+    """Reset again, the clock running (after :func:`start`): every stream input idle and
+    reset high for ``reset_cycles`` edges, then one edge out of reset. Stop the stream
+    drivers first."""
+    _idle(dut, sidecar, idle_inputs)
+    getattr(dut, sidecar["reset"]).value = 1
+    return await _hold_reset(dut, sidecar, reset_cycles)

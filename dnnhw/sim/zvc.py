@@ -1,9 +1,9 @@
-"""What the three ZVC testbenches share: random frames, the golden words, the runs, the
-checks and the measurements.
+"""The ZVC testbench: one cocotb module for the three ZVC cores, keyed on the sidecar's
+``core``: ``zvc-compress`` (windows in, golden-compressed words out), ``zvc-decompress``
+(golden-compressed words in, the original windows out) and ``zvc-loopback`` (windows in,
+the same windows out). Built on :class:`dnnhw.sim.bench.StreamBench`.
 
-The cocotb test modules are thin: :mod:`dnnhw.sim.zvc_compress` (windows in, words out),
-:mod:`dnnhw.sim.zvc_decompress` (golden-compressed words in, windows out) and
-:mod:`dnnhw.sim.zvc_loopback` (windows in, the same windows out). Each runs
+Tests and what they record in ``results.json``:
 
 ``latency``
     one one-window frame into the empty pipeline; the cycles from its input transfer to
@@ -15,37 +15,43 @@ The cocotb test modules are thin: :mod:`dnnhw.sim.zvc_compress` (windows in, wor
     allow, first-in-to-first-out latency and per-item latency (cycles from the input
     transfer that completes an output item to that item).
 ``random_stalls``
-    the corner-case frames of :func:`corner_frames`, then ``stall_windows`` windows of
-    random frames (one of ``max_frame`` windows, the others log-uniform from 1 to
-    ``max_frame``; each frame at one density of ``densities``, or one frame in three
-    with a density drawn per window), with idle cycles on the source (probability
-    ``idle``) and backpressure on the sink (``backpressure``); every output beat checked.
-``round_trip`` (loopback only)
+    the corner-case frames of :func:`~dnnhw.sim.zvc_data.corner_frames`, then
+    ``stall_windows`` windows of random frames (one of ``max_frame`` windows, the others
+    log-uniform from 1 to ``max_frame``; each frame at one density of ``densities``, or
+    one frame in three with a density drawn per window), with idle cycles on the source
+    (probability ``idle``) and backpressure on the sink (``backpressure``), or the stall
+    patterns ``source_pause`` / ``sink_pause`` when the config names them (``idle`` and
+    ``backpressure`` then record the patterns' mean stall fractions); every output beat
+    checked.
+``round_trip`` (loopback only; skipped on the other cores)
     ``round_trip_windows`` more random windows, in chunks of ``round_trip_chunk``, each
     chunk with its own idle and backpressure probabilities drawn from
     ``[0.05, 2 * idle]`` and ``[0.05, 2 * backpressure]``.
 
 Every output beat is compared with the golden model as it arrives (the test fails at
 the first wrong beat, naming the frame and input window); after the expected beats, no
-further beat may come out. A run fails with a timeout if the DUT stops producing.
-
-Elements: non-zero with probability ``density``; a non-zero value is uniform in
-``1 .. 2**W - 1``, and with probability ``corner_values`` one of ``1``, ``2**(W-1)``,
-``2**W - 1`` (the all-ones pattern is otherwise never drawn at W = 32).
+further beat may come out, and every input beat must have been taken. A run fails with a
+timeout if the DUT stops producing.
 """
 
-import math
+import json
+import os
 
+import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
 
 from dnnhw.golden import zvc as golden
 
-from .streams import StreamSink, StreamSource
-from .tb import load_config, load_sidecar, record, start
+from .bench import StreamBench
+from .runner import ENV_SIDECAR
+from .stalls import stall_pattern
+from .streams import PayloadFormat
+from .tb import record
+from .zvc_data import corner_frames, frame_lengths, random_frame
 
 
-__all__ = ["DEFAULTS", "ZVCBench", "random_frame", "frame_lengths", "corner_frames"]
+__all__ = ["DEFAULTS", "KINDS", "ZVCBench", "random_frame", "frame_lengths",
+           "corner_frames"]
 
 DENSITIES = [0.0, 0.01, 0.1, 0.5, 0.9, 1.0]
 
@@ -63,63 +69,21 @@ DEFAULTS = {
     "timeout_cycles": 5000,        # slack on top of the expected cycles before failing
 }
 
-
-# --- data ------------------------------------------------------------------------------
-
-def random_frame(rng, n_windows, lanes, width, density, corner_values=0.05):
-    """``(n_windows, lanes)`` uint64 elements, each non-zero with probability
-    ``density`` (a number, or one per window)."""
-    top = (1 << width) - 1
-    values = rng.integers(1, top, size=(n_windows, lanes), dtype=np.uint64, endpoint=True)
-    if corner_values:
-        corner = rng.random((n_windows, lanes)) < corner_values
-        picks = np.array([1, 1 << (width - 1), top], dtype=np.uint64)
-        values[corner] = picks[rng.integers(0, 3, size=int(corner.sum()))]
-    density = np.asarray(density, dtype=float)
-    if density.ndim:
-        density = density.reshape(n_windows, 1)
-    keep = rng.random((n_windows, lanes)) < density
-    return np.where(keep, values, np.uint64(0))
+#: Catalog core -> what goes in and out.
+KINDS = {"zvc-compress": "compress", "zvc-decompress": "decompress",
+         "zvc-loopback": "loopback"}
 
 
-def frame_lengths(rng, total, max_frame):
-    """Frame lengths summing to ``total``: log-uniform in 1..max_frame."""
-    lengths = []
-    while total > 0:
-        length = int(math.exp(rng.uniform(0.0, math.log(max_frame + 1))))
-        length = max(1, min(length, max_frame, total))
-        lengths.append(length)
-        total -= length
-    return lengths
-
-
-def corner_frames(lanes, width):
-    """Frames that hit the format's edges: empty and full windows, a single non-zero in
-    each end lane, frames whose slots fill their last word exactly, and the all-ones
-    pattern."""
-    top = (1 << width) - 1
-    m = golden.mask_slots(lanes, width)
-    zero = np.zeros((1, lanes), dtype=np.uint64)
-    full = np.full((1, lanes), top, dtype=np.uint64)
-    first = zero.copy(); first[0, 0] = top
-    lastlane = zero.copy(); lastlane[0, -1] = 1
-    frames = [zero, full, first, lastlane, zero.copy(), full.copy()]
-    # N all-zero windows: N*M slots, exactly M words.
-    frames.append(np.zeros((lanes, lanes), dtype=np.uint64))
-    # Windows whose slots sum to a multiple of N: (N - M) non-zeros -> exactly one word.
-    exact = np.zeros((3, lanes), dtype=np.uint64)
-    exact[:, :max(lanes - m, 0)] = top
-    frames.append(exact)
-    # One slot short of / past a word boundary.
-    short = np.zeros((2, lanes), dtype=np.uint64)
-    short[0, :max(lanes - m - 1, 0)] = 5
-    frames.append(short)
-    frames.append(np.vstack([full] * 5))
-    frames.append(np.vstack([zero, full, zero, full, zero]))
-    alternating = np.zeros((4, lanes), dtype=np.uint64)
-    alternating[:, ::2] = top
-    frames.append(alternating)
-    return frames
+def _core_under_test():
+    """The sidecar's ``core`` (``None`` outside a simulation run)."""
+    path = os.environ.get(ENV_SIDECAR)
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f).get("core")
+    except (OSError, ValueError):
+        return None
 
 
 # --- golden views ----------------------------------------------------------------------
@@ -165,35 +129,33 @@ class _Golden:
 
 # --- the bench -------------------------------------------------------------------------
 
-class ZVCBench:
+class ZVCBench(StreamBench):
     """One DUT of the ZVC family, its config and its stream formats.
 
-    ``kind`` is ``"compress"``, ``"decompress"`` or ``"loopback"``: what goes in and
-    what comes out (windows or words).
+    ``kind`` (``"compress"``, ``"decompress"`` or ``"loopback"``: what goes in and what
+    comes out, windows or words) is read from the sidecar's ``core``.
     """
 
-    def __init__(self, dut, kind, salt=0):
-        self.dut = dut
-        self.kind = kind
-        self.cfg = load_config(DEFAULTS)
-        self.sidecar = load_sidecar()
+    def __init__(self, dut, salt=0):
+        super().__init__(dut, DEFAULTS)
+        core = self.sidecar.get("core")
+        if core not in KINDS:
+            raise ValueError(f"the ZVC testbench runs {', '.join(KINDS)}; the sidecar's "
+                             f"core is {core!r}")
+        self.kind = KINDS[core]
         params = self.sidecar["params"]
         self.lanes, self.width = int(params["lanes"]), int(params["width"])
         self.m = golden.mask_slots(self.lanes, self.width)
-        self.seed = int(self.cfg["seed"])
         self.salt = salt
         # Different data at every parameter point, reproducible from the seed.
         self.rng = np.random.default_rng([self.seed, salt, self.lanes, self.width])
-        self.in_words = kind == "decompress"
-        self.out_words = kind == "compress"
-        self._started = False
+        self.in_words = self.kind == "decompress"
+        self.out_words = self.kind == "compress"
         self._runs = 0
         record("config", self.cfg)
 
-    async def start(self):
-        if not self._started:
-            await start(self.dut, self.sidecar)
-            self._started = True
+    def sidecar_latency(self):
+        return self.latency if self.latency is not None else 8
 
     # items ------------------------------------------------------------------------------
 
@@ -229,66 +191,45 @@ class ZVCBench:
 
     # one run ----------------------------------------------------------------------------
 
-    async def run(self, frames, *, idle, backpressure, label):
+    async def run_frames(self, frames, *, idle=0.0, backpressure=0.0, label,
+                         source_pause=None, sink_pause=None):
         """Send ``frames`` through the DUT, check every output beat, return the
-        measurements."""
-        await self.start()
+        measurements. Stalls: the ``random`` patterns of ``idle`` and ``backpressure``,
+        or the patterns ``source_pause`` / ``sink_pause``."""
         g = _Golden(frames, self.width)
         self._runs += 1
         seed = self.seed * 1000 + self._runs + 100 * self.salt
-        src = StreamSource(self.dut, self.sidecar, "i", idle=idle, seed=seed)
-        snk = StreamSink(self.dut, self.sidecar, "o", backpressure=backpressure,
-                         seed=seed + 500, unpack=False)
-        sent = (self._word_items if self.in_words else self._window_items)(src.format, g)
-        expected = (self._word_items if self.out_words else self._window_items)(snk.format, g)
-
-        def check(item, cycle):
-            # Fail at the first wrong beat, at its simulation time (for the waves).
-            k = len(snk.items) - 1
-            if k >= len(expected) or item != expected[k]:
-                self._report_mismatch(g, snk.format, snk.items, expected,
-                                      f"{label}, cycle {cycle}")
-        snk.callback = check
-        budget = len(sent) + len(expected)
-        if idle or backpressure:
-            budget = int(budget / max(1e-3, (1 - idle) * (1 - backpressure)))
-        snk.start()
-        src.start()
-        src.send(sent)
-        await snk.wait_for(len(expected), timeout_cycles=2 * budget + self.cfg["timeout_cycles"])
-        got = snk.items
-        if got != expected:
-            self._report_mismatch(g, snk.format, got, expected, label)
-        # Nothing more may come out.
-        await ClockCycles(src.clk, 2 * self.sidecar_latency() + 8)
-        if len(snk.items) != len(expected):
-            raise AssertionError(f"{label}: {len(snk.items) - len(expected)} extra output "
-                                 f"beat(s) after the expected {len(expected)}")
-        src.stop()
-        snk.stop()
-        return self._measure(g, src, snk, idle=idle, backpressure=backpressure)
-
-    def sidecar_latency(self):
-        lat = self.sidecar.get("latency")
-        return int(lat) if isinstance(lat, (int, float)) else 8
-
-    def _report_mismatch(self, g, fmt, got, expected, label):
-        for k, (a, b) in enumerate(zip(got, expected)):
-            if a != b:
-                break
-        else:
-            raise AssertionError(f"{label}: {len(got)} output beats, expected {len(expected)}")
+        src_pat = stall_pattern(idle if source_pause is None else source_pause)
+        snk_pat = stall_pattern(backpressure if sink_pause is None else sink_pause)
+        i_fmt = self.format("i")
+        o_fmt = self.format("o")
+        sent = (self._word_items if self.in_words else self._window_items)(i_fmt, g)
+        expected = (self._word_items if self.out_words else self._window_items)(o_fmt, g)
         what = "word" if self.out_words else "window"
         deps = g.word_dep if self.out_words else np.arange(len(g.windows))
-        window = int(deps[k]) if k < len(deps) else None
-        frame_no = int(np.searchsorted(np.cumsum([len(f) for f in g.frames]), window,
-                                       side="right")) if window is not None else None
-        raise AssertionError(
-            f"{label}: output {what} {k} differs (lanes={self.lanes}, width={self.width}; "
-            f"frame {frame_no}, input window {window})\n"
-            f"  got      {fmt.unpack(got[k])}\n"
-            f"  expected {fmt.unpack(expected[k])}\n"
-            f"  window   {g.windows[window].tolist() if window is not None else None}")
+        ends = np.cumsum([len(f) for f in g.frames])
+
+        def context(k, got):
+            window = int(deps[k]) if k < len(deps) else None
+            frame_no = (int(np.searchsorted(ends, window, side="right"))
+                        if window is not None else None)
+            return (f"lanes={self.lanes}, width={self.width}; frame {frame_no}, "
+                    f"input window {window}",
+                    [f"  window   {g.windows[window].tolist() if window is not None else None}"])
+
+        run = await self.run(
+            {"i": sent}, expected, label=label, seeds={"i": seed, "o": seed + 500},
+            pauses={"i": src_pat, "o": snk_pat}, budget=len(sent) + len(expected),
+            noun=what, render=o_fmt.unpack, context=context,
+            drain_cycles=2 * self.sidecar_latency() + 8)
+        res = self._measure(g, run.sources["i"], run.sink, idle=src_pat.stall_fraction,
+                            backpressure=snk_pat.stall_fraction)
+        res["source_pause"], res["sink_pause"] = str(src_pat), str(snk_pat)
+        return res
+
+    def format(self, name):
+        """The :class:`~dnnhw.sim.streams.PayloadFormat` of stream ``name``."""
+        return PayloadFormat(self.sidecar["streams"][name])
 
     def _measure(self, g, src, snk, *, idle, backpressure):
         si, so = src.stats(), snk.stats()
@@ -327,29 +268,30 @@ class ZVCBench:
         return res
 
 
-# --- the tests the modules share ---------------------------------------------------------
+# --- the tests -------------------------------------------------------------------------
 
-async def latency_test(dut, kind):
-    bench = ZVCBench(dut, kind, salt=0)
+@cocotb.test()
+async def latency(dut):
+    bench = ZVCBench(dut, salt=0)
     frame = random_frame(bench.rng, 1, bench.lanes, bench.width, 0.5)
-    res = await bench.run([frame], idle=0.0, backpressure=0.0, label="latency")
+    res = await bench.run_frames([frame], label="latency")
     measured = res["latency_first"]
-    record("latency", {"measured": measured, "sidecar": bench.sidecar.get("latency")})
     claimed = bench.sidecar.get("latency")
+    record("latency", {"measured": measured, "sidecar": claimed})
     assert claimed is None or measured == claimed, \
         f"one-window frame: {measured} cycles in to out, the sidecar says {claimed}"
 
 
-async def throughput_test(dut, kind):
-    bench = ZVCBench(dut, kind, salt=1)
+@cocotb.test()
+async def throughput(dut):
+    bench = ZVCBench(dut, salt=1)
     cfg = bench.cfg
     total, per_frame = cfg["throughput_windows"], cfg["throughput_frame"]
     out = {}
     for density in cfg["densities"]:
         lengths = [per_frame] * (total // per_frame) + ([total % per_frame] if total % per_frame else [])
         frames = bench.frames(lengths, [density] * len(lengths))
-        res = await bench.run(frames, idle=0.0, backpressure=0.0,
-                              label=f"stall-free density {density}")
+        res = await bench.run_frames(frames, label=f"stall-free density {density}")
         out[f"{density:g}"] = res
         dut._log.info("density %-5g: in %.4f beats/cycle (port bound %.4f), out %.4f, "
                       "latency first %d, per item %d..%d", density,
@@ -359,19 +301,23 @@ async def throughput_test(dut, kind):
     record("throughput", out)
 
 
-async def random_stalls_test(dut, kind):
-    bench = ZVCBench(dut, kind, salt=2)
+@cocotb.test()
+async def random_stalls(dut):
+    bench = ZVCBench(dut, salt=2)
     cfg = bench.cfg
     frames = corner_frames(bench.lanes, bench.width) + bench.mixed_frames(cfg["stall_windows"])
-    res = await bench.run(frames, idle=cfg["idle"], backpressure=cfg["backpressure"],
-                          label="random stalls")
+    src, snk = bench.stall_patterns(cfg["idle"], cfg["backpressure"])
+    res = await bench.run_frames(frames, source_pause=src, sink_pause=snk,
+                                 label="random stalls")
     res["frame_lengths"] = {"min": int(min(len(f) for f in frames)),
                             "max": int(max(len(f) for f in frames))}
     record("random_stalls", res)
 
 
-async def round_trip_test(dut, kind):
-    bench = ZVCBench(dut, kind, salt=3)
+@cocotb.skipif(_core_under_test() != "zvc-loopback", reason="loopback only")
+@cocotb.test()
+async def round_trip(dut):
+    bench = ZVCBench(dut, salt=3)
     cfg = bench.cfg
     remaining, chunk = cfg["round_trip_windows"], cfg["round_trip_chunk"]
     done, cycles, runs = 0, 0, 0
@@ -380,8 +326,8 @@ async def round_trip_test(dut, kind):
         # Stalls on both sides, at a fresh mix of rates for every chunk.
         idle = float(bench.rng.uniform(0.05, max(0.06, 2 * cfg["idle"])))
         bp = float(bench.rng.uniform(0.05, max(0.06, 2 * cfg["backpressure"])))
-        res = await bench.run(bench.mixed_frames(n), idle=idle, backpressure=bp,
-                              label=f"round trip chunk {runs}")
+        res = await bench.run_frames(bench.mixed_frames(n), idle=idle, backpressure=bp,
+                                     label=f"round trip chunk {runs}")
         done += res["windows"]
         cycles += res["cycles"]
         runs += 1
