@@ -256,10 +256,10 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
                           "status": "error", "error": f"{type(error).__name__}: {error}"}
             if record["status"] == "ok":
                 store.put(key, record)
-            finish(item, record, cached=False)
             if job.kind == "design":
                 design_done(job, record)
-            pump()
+            pump()   # before the progress line, so that its counts include the next jobs
+            finish(item, record, cached=False)
     except KeyboardInterrupt:
         for future in pending:
             future.cancel()
