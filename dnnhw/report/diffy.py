@@ -124,11 +124,12 @@ def _fmax_plot(results):
         labels = [f"{s['params']['mode']}\n{s['qor']['target']}" for s in synths]
         for k, s in enumerate(synths):
             goal = results.cores[s["core"]].fmax_goal(s["params"], s["qor"]["target"])
-            ax.bar(k, s["qor"]["fmax_mhz"], color=style(k % 4)["color"])
+            ax.bar(k, s["qor"]["fmax_mhz"], width=0.6, color=style(k % 4)["color"])
             if goal:
                 ax.plot([k - 0.4, k + 0.4], [goal, goal], color="black", linestyle="--",
                         label="goal" if k == 0 else None)
         ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlim(-0.6, max(len(labels), 2) - 0.4)
         ax.set_ylabel("Fmax (MHz)")
         return len(synths)
     return lambda path: draw(path, plot, size=(7.5, 4.2))
