@@ -90,6 +90,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from dnnhw.spec import diffy_tile as _tile_spec
+
 __all__ = [
     "WIDTH_RANGE",
     "SHIFTER_BITS_RANGE",
@@ -128,12 +130,13 @@ __all__ = [
     "layer_report",
 ]
 
-WIDTH_RANGE = (8, 16)
-SHIFTER_BITS_RANGE = (0, 4)
-ENCODINGS = ("plain", "csd", "best")
+# The tile's legal widths and shifters are the models' (inclusive bounds).
+WIDTH_RANGE = (_tile_spec.WIDTHS[0], _tile_spec.WIDTHS[-1])
+SHIFTER_BITS_RANGE = (_tile_spec.SHIFTER_BITS[0], _tile_spec.SHIFTER_BITS[-1])
+ENCODINGS = _tile_spec.ENCODINGS
 SYNC_MODES = ("windows", "column")
 
-_LUT_MAX_MAGNITUDE = 1 << 16  # covers raw values and deltas of width <= 16
+_LUT_MAX_MAGNITUDE = 1 << WIDTH_RANGE[1]  # covers raw values and deltas of every width
 
 
 # --------------------------------------------------------------------------

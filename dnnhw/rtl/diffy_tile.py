@@ -54,14 +54,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from dnnhw.spec import diffy_tile as spec
+from dnnhw.spec.diffy_tile import MODES
+
 from ._checks import check_int
 from .prefix_sum import adder_tree, popcount_tree
 from .terms import any_set, check_encoding, lowest_set_bit, term_bits, term_masks
 
 
 __all__ = ["MODES", "DiffyTile"]
-
-MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
 
 
 class DiffyTile(wiring.Component):
@@ -110,15 +111,16 @@ class DiffyTile(wiring.Component):
 
     def __init__(self, *, lanes=4, filters=4, windows=4, width=16, shifter_bits=2,
                  mode="diffy", encoding="best", max_products=4608):
-        check_int("lanes", lanes, 1, 16)
-        check_int("filters", filters, 1, 16)
-        check_int("windows", windows, 1, 16)
-        check_int("width", width, 8, 16)
-        check_int("shifter_bits", shifter_bits, 0, 4)
+        for name, value, legal in (("lanes", lanes, spec.LANES),
+                                   ("filters", filters, spec.FILTERS),
+                                   ("windows", windows, spec.WINDOWS),
+                                   ("width", width, spec.WIDTHS),
+                                   ("shifter_bits", shifter_bits, spec.SHIFTER_BITS)):
+            check_int(name, value, legal[0], legal[-1])
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         check_encoding(encoding)
-        check_int("max_products", max_products, 1, 1 << 20)
+        check_int("max_products", max_products, spec.MAX_PRODUCTS[0], spec.MAX_PRODUCTS[-1])
         self._lanes = lanes
         self._filters = filters
         self._windows = windows
@@ -226,7 +228,7 @@ class DiffyTile(wiring.Component):
         core = Module()       # every pipeline register, advanced by `enable`
         L, F, W, width = self._lanes, self._filters, self._windows, self._width
         mode = self._mode
-        serial = mode in ("diffy", "pragmatic")
+        serial = mode in spec.TERM_SERIAL_MODES
         bits = self.term_bits
         span = (1 << self._shifter_bits) - 1
         acc_shape = signed(self.acc_width)
