@@ -221,11 +221,14 @@ def test_cli_unknown_benchmark(capsys):
 
 @pytest.mark.slow
 def test_rtl_crop_matches_the_models(tmp_path):
-    from dnnhw.bench.diffy import RTL_TILES, render_rtl, rtl_crop
+    from dnnhw.bench.diffy import RTL_GEOMETRY, RTL_TILES, render_rtl, rtl_crop
+    from dnnhw.catalog import get_core
     crop = rtl_crop(size=8, channels=4, depth=2, log=lambda line: None)
     assert [(r["mode"], r["windows"]) for r in crop["rows"]] == list(RTL_TILES)
     for row in crop["rows"]:
         assert row["steps_rtl"] == row["steps_model"] == row["published_model"]
-        # Stall-free, first input to last output inclusive: steps + latency (6) per layer.
-        assert row["cycles"] == row["steps_rtl"] + 2 * 6
+        tile = get_core("diffy-tile").build(dict(RTL_GEOMETRY, mode=row["mode"],
+                                                 windows=row["windows"]))
+        # Stall-free, first input to last output inclusive: steps + latency per layer.
+        assert row["cycles"] == row["steps_rtl"] + 2 * tile.latency
     assert "| diffy | 4x4x4 |" in render_rtl(crop)
