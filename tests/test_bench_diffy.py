@@ -57,7 +57,7 @@ def test_prepare_and_quantize_image():
         B.prepare_image(rgb.astype(np.uint8), 13)
     with pytest.raises(ValueError, match="mode must be 'crop' or 'downscale'"):
         B.prepare_image(rgb.astype(np.uint8), 4, mode="zoom")
-    with pytest.raises(ValueError, match="frac_bits must be an int in 8..15, got 7"):
+    with pytest.raises(ValueError, match="frac_bits must be in 8..15, got 7"):
         B.to_fixed(crop, 7)
 
 
@@ -75,13 +75,15 @@ def test_first_layer_bank():
 
 
 def test_stack_spec_errors_name_the_parameter():
-    with pytest.raises(ValueError, match="channels must be an int in 1..256, got 0"):
+    with pytest.raises(ValueError, match="channels must be in 1..256, got 0"):
         B.StackSpec(channels=0)
-    with pytest.raises(ValueError, match="depth must be an int in 2..32, got 1"):
+    with pytest.raises(ValueError, match="depth must be in 2..32, got 1"):
         B.StackSpec(depth=1)
+    with pytest.raises(TypeError, match="depth must be an int, got float 7.0"):
+        B.StackSpec(depth=7.0)
     with pytest.raises(ValueError, match="hidden must be one of"):
         B.StackSpec(hidden="trained")
-    with pytest.raises(ValueError, match="headroom must be an int in 0..8, got 9"):
+    with pytest.raises(ValueError, match="headroom must be in 0..8, got 9"):
         B.StackSpec(headroom=9)
     with pytest.raises(ValueError, match="calibrate the stack first"):
         B.run_stack(np.zeros((3, 4, 4), dtype=np.int64), B.stack_weights(B.StackSpec(4, 2)))

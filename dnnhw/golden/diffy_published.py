@@ -92,6 +92,8 @@ import numpy as np
 
 from dnnhw.spec import diffy_tile as _tile_spec
 
+from ._checks import check_int
+
 __all__ = [
     "WIDTH_RANGE",
     "SHIFTER_BITS_RANGE",
@@ -143,24 +145,13 @@ _LUT_MAX_MAGNITUDE = 1 << WIDTH_RANGE[1]  # covers raw values and deltas of ever
 # validation helpers
 
 
-def _check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if lo is not None and hi is not None and not lo <= value <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
-    if lo is not None and hi is None and value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value}")
-    return value
-
-
 def check_width(width) -> int:
     """Validate an activation/weight width (8..16 bits) and return it as int."""
-    return _check_int("width", width, *WIDTH_RANGE)
+    return check_int("width", width, *WIDTH_RANGE)
 
 
 def _check_shifter_bits(shifter_bits) -> int:
-    return _check_int("shifter_bits", shifter_bits, *SHIFTER_BITS_RANGE)
+    return check_int("shifter_bits", shifter_bits, *SHIFTER_BITS_RANGE)
 
 
 def _check_encoding(encoding) -> str:
@@ -210,7 +201,7 @@ def check_values(name: str, values, width: int = 16, *, delta: bool = False) -> 
 def quantize(x, width: int = 16, frac_bits: int = 0) -> np.ndarray:
     """Round real ``x * 2**frac_bits`` to nearest (ties to even) and saturate to ``width`` bits."""
     width = check_width(width)
-    frac_bits = _check_int("frac_bits", frac_bits, 0, width - 1)
+    frac_bits = check_int("frac_bits", frac_bits, 0, width - 1)
     lo, hi = value_range(width)
     scaled = np.rint(np.asarray(x, dtype=np.float64) * (1 << frac_bits))
     return np.clip(scaled, lo, hi).astype(np.int64)
@@ -412,8 +403,8 @@ def _pair(name: str, value, lo: int) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a (y, x) pair, got {value!r}")
-        return (_check_int(f"{name}[0]", value[0], lo), _check_int(f"{name}[1]", value[1], lo))
-    v = _check_int(name, value, lo)
+        return (check_int(f"{name}[0]", value[0], lo), check_int(f"{name}[1]", value[1], lo))
+    v = check_int(name, value, lo)
     return v, v
 
 
@@ -557,7 +548,7 @@ def brick_steps(lane_offsets: Sequence[Iterable[int]], shifter_bits: int = 2, *,
     with no terms at all costs ``empty_cycles`` (1 in the published model).
     """
     shifter_bits = _check_shifter_bits(shifter_bits)
-    empty_cycles = _check_int("empty_cycles", empty_cycles, 0)
+    empty_cycles = check_int("empty_cycles", empty_cycles, 0)
     lanes = []
     for i, offs in enumerate(lane_offsets):
         offs = sorted(int(o) for o in offs)
@@ -583,7 +574,7 @@ def brick_steps_masks(masks, shifter_bits: int = 2, *, empty_cycles: int = 1) ->
     takes at most as many steps as it has distinct offsets.
     """
     shifter_bits = _check_shifter_bits(shifter_bits)
-    empty_cycles = _check_int("empty_cycles", empty_cycles, 0)
+    empty_cycles = check_int("empty_cycles", empty_cycles, 0)
     m = _as_int_array("masks", masks)
     if m.ndim < 1 or m.shape[-1] < 1:
         raise ValueError(f"masks must have a non-empty lane axis (last axis), got shape {m.shape}")
@@ -644,10 +635,10 @@ class TileConfig:
 
     def __post_init__(self):
         for name in ("lanes", "filters", "windows", "tiles", "bit_parallel_windows"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         _check_shifter_bits(self.shifter_bits)
-        _check_int("column_registers", self.column_registers, 0)
-        _check_int("empty_cycles", self.empty_cycles, 0)
+        check_int("column_registers", self.column_registers, 0)
+        check_int("empty_cycles", self.empty_cycles, 0)
         if self.sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {self.sync!r}")
         if self.sync == "column" and self.column_registers:
@@ -671,9 +662,9 @@ def window_groups(out_h: int, out_w: int, windows: int, row_aligned: bool = Fals
     DNNsim's ``iterateWindows``; with ``row_aligned`` every output row starts
     a new group.
     """
-    out_h = _check_int("out_h", out_h, 1)
-    out_w = _check_int("out_w", out_w, 1)
-    windows = _check_int("windows", windows, 1)
+    out_h = check_int("out_h", out_h, 1)
+    out_w = check_int("out_w", out_w, 1)
+    windows = check_int("windows", windows, 1)
     if row_aligned:
         per_row = -(-out_w // windows)
         idx = np.full((out_h, per_row * windows), -1, dtype=np.int64)
@@ -723,7 +714,7 @@ def combine_pallets(cycles, sync: str = "windows", column_registers: int = 0) ->
         raise ValueError(f"cycles must have shape (pallets, windows), got {c.shape}")
     if sync not in SYNC_MODES:
         raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
-    column_registers = _check_int("column_registers", column_registers, 0)
+    column_registers = check_int("column_registers", column_registers, 0)
     if c.size == 0:
         return 0
     if sync == "column":
@@ -787,7 +778,7 @@ def stripes_cycles(x, w, stride=1, padding=0, *, tile: TileConfig | None = None,
         if precision not in ("layer", "group"):
             raise ValueError(f"precision must be 'layer', 'group' or an int 1..{width}, got {precision!r}")
     else:
-        precision = _check_int("precision", precision, 1, width)
+        precision = check_int("precision", precision, 1, width)
     values, valid = pallets(win, tile)
     N, P, W, L = values.shape
     if precision == "group":
