@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnnhw.golden import diffy_published as golden
+from dnnhw.golden import conv as golden_conv, diffy_published as golden
 from dnnhw.golden._checks import check_int
 
 __all__ = [
@@ -326,18 +326,18 @@ def stack_weights(spec=StackSpec()):
 def requantize(acc, shift, relu=True, width=WIDTH):
     """What a layer writes back: ``saturate(relu(acc + 2**(shift-1)) >> shift)``.
 
-    Round half up, saturate to signed ``width`` bits (the same rule as
-    ``dnnhw.golden.conv.requantize`` with ``rounding="half_up"``). Returns
-    ``(values, saturated)`` with the count of saturated outputs.
+    ``dnnhw.golden.conv.requantize`` (round half up, saturate to signed ``width`` bits)
+    after an optional ReLU. Returns ``(values, saturated)`` with the count of saturated
+    outputs.
     """
     acc = np.asarray(acc, dtype=np.int64)
-    if shift:
-        acc = (acc + (1 << (shift - 1))) >> shift
     if relu:
+        # The same before the rounding shift as after it: the shift is monotone and
+        # rounds 0 to 0.
         acc = np.maximum(acc, 0)
-    lo, hi = golden.value_range(width)
-    saturated = int(np.count_nonzero((acc < lo) | (acc > hi)))
-    return np.clip(acc, lo, hi), saturated
+    rounded = golden_conv.requantize(acc, shift=shift, out_bits=64)      # no saturation
+    values = golden_conv.requantize(rounded, shift=0, out_bits=width)    # saturation only
+    return values, int(np.count_nonzero(values != rounded))
 
 
 def _accumulate(x, layer):
