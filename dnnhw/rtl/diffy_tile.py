@@ -37,10 +37,10 @@ columns of their steps, and at least one step (an all-zero pallet still costs a 
 Pipeline (one enable, held off only while the output's two-entry buffer, a
 :class:`~dnnhw.rtl.skid_buffer.SkidBuffer`, is full): input join and encode (E), step
 (S), per-lane shift and adder tree (P), accumulate (Q), result (R), then the back-end
-into the output buffer. S takes the next pallet from E in the step
-that empties the current one, so pallets follow each other without a bubble: with inputs
-always valid and the output always ready, the last output leaves ``steps + latency - 1``
-cycles after the first input transfer, where ``steps`` is the sum of the pallets' steps.
+into the output buffer. S takes the next pallet from E in the step that empties the
+current one, so pallets follow each other without a bubble: with inputs always valid and
+the output always ready, the last output leaves ``steps + latency - 1`` cycles after the
+first input transfer, where ``steps`` is the sum of the pallets' steps.
 The ``step`` output is high in every cycle the tile performs a step.
 
 Accumulators are :attr:`acc_width` bits: wide enough for any sum of ``max_products``
