@@ -11,6 +11,8 @@ this table only; adding a core is adding a row to :data:`CORES` plus one file pe
 from dataclasses import dataclass, field
 import importlib
 
+from dnnhw.spec import diffy_tile as _diffy_spec, zvc as _zvc_spec
+
 
 __all__ = ["Param", "FlowConfig", "Analysis", "Core", "CORES", "TIERS", "get_core",
            "ParameterError"]
@@ -196,8 +198,8 @@ class Core:
         return f"dnnhw_{self.name.replace('-', '_')}_{suffix}"
 
 
-_LANES = Param("lanes", 8, (4, 8, 16, 32), "elements per window (one input beat)")
-_WIDTH = Param("width", 16, (8, 16, 32), "bits per element")
+_LANES = Param("lanes", 8, _zvc_spec.LANES, "elements per window (one input beat)")
+_WIDTH = Param("width", 16, _zvc_spec.WIDTHS, "bits per element")
 
 # Paper's window is 32 x 32-bit (128 B); the LUT sweep over lanes shows the N log N growth.
 # The quick tier simulates and builds 8 x 16 on the UP5K; --full adds the rest.
@@ -213,16 +215,17 @@ _ZVC_FLOW = (
 
 # Diffy tile: the defaults are a small tile that simulates quickly; the flow builds a
 # small tile for the iCE40 and the largest one that fits the ECP5-85F, in every mode.
-_DIFFY_MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
+_DIFFY_MODES = _diffy_spec.MODES
 _DIFFY_PARAMS = (
-    Param("lanes", 4, range(1, 17), "activation lanes (input channels per brick)"),
-    Param("filters", 4, range(1, 17), "filters (PE rows)"),
-    Param("windows", 4, range(1, 17), "windows (PE columns)"),
-    Param("width", 16, range(8, 17), "bits of activations and weights"),
-    Param("shifter_bits", 2, range(0, 5), "B: per-lane shift reach 2**B - 1 above the base"),
+    Param("lanes", 4, _diffy_spec.LANES, "activation lanes (input channels per brick)"),
+    Param("filters", 4, _diffy_spec.FILTERS, "filters (PE rows)"),
+    Param("windows", 4, _diffy_spec.WINDOWS, "windows (PE columns)"),
+    Param("width", 16, _diffy_spec.WIDTHS, "bits of activations and weights"),
+    Param("shifter_bits", 2, _diffy_spec.SHIFTER_BITS,
+          "B: per-lane shift reach 2**B - 1 above the base"),
     Param("mode", "diffy", _DIFFY_MODES, "diffy, pragmatic, stripes or the bit-parallel baseline"),
-    Param("encoding", "best", ("best", "csd", "plain"), "term encoding (term-serial modes)"),
-    Param("max_products", 4608, range(1, (1 << 20) + 1),
+    Param("encoding", "best", _diffy_spec.ENCODINGS, "term encoding (term-serial modes)"),
+    Param("max_products", 4608, _diffy_spec.MAX_PRODUCTS,
           "most products summed per output (C*R*S); sizes the accumulators"),
 )
 

@@ -1,14 +1,12 @@
 """Golden-model tests for Diffy: term encodings, differential convolution, cycle models."""
 
-import ast
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dnnhw.golden import diffy_published as D
+from dnnhw.golden.conv import conv2d_direct_int
 
 RNG_SEED = 20181020
 
@@ -45,26 +43,6 @@ def ref_conv(x, w, stride=1, padding=0):
 
 def offsets_of(mask):
     return [i for i in range(40) if (int(mask) >> i) & 1]
-
-
-# --------------------------------------------------------------------------
-# module hygiene
-
-
-def test_imports_only_numpy_and_stdlib():
-    src = Path(D.__file__).read_text()
-    allowed = set(sys.stdlib_module_names) | {"numpy"}
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                pytest.fail(f"relative import in diffy.py: {ast.dump(node)}")
-            names = [node.module]
-        else:
-            continue
-        for name in names:
-            assert name.split(".")[0] in allowed, f"diffy.py imports {name}"
 
 
 # --------------------------------------------------------------------------
@@ -185,16 +163,13 @@ def test_diffy_conv2d_more_layers():
     np.testing.assert_array_equal(D.diffy_conv2d(x, w, 1, 1, width=8), ref_conv(x, w, 1, 1))
 
 
-def test_diffy_conv2d_matches_conv_golden_if_available():
-    conv = pytest.importorskip("dnnhw.golden.conv")
-    if not hasattr(conv, "conv2d_direct_int"):
-        pytest.skip("dnnhw.golden.conv has no conv2d_direct_int yet")
+def test_diffy_conv2d_matches_the_conv_golden():
     rng = np.random.default_rng(RNG_SEED + 2)
     for c, k, s, p in itertools.product((1, 4, 16), (1, 3), (1, 2), (0, 1)):
         x = rng.integers(-(1 << 15), 1 << 15, (2, c, 8, 9))
         w = rng.integers(-(1 << 15), 1 << 15, (5, c, k, k))
         np.testing.assert_array_equal(D.diffy_conv2d(x, w, s, p),
-                                      conv.conv2d_direct_int(x, w, stride=s, padding=p))
+                                      conv2d_direct_int(x, w, stride=s, padding=p))
 
 
 def test_window_deltas_definition_and_range():
@@ -481,7 +456,7 @@ def test_other_argument_errors():
         D.diffy_conv2d(np.zeros((4, 4), int), w)
     with pytest.raises(ValueError, match="w must have shape"):
         D.diffy_conv2d(x, np.zeros((2, 3, 3), int))
-    with pytest.raises(ValueError, match="kernel 5 does not fit"):
+    with pytest.raises(ValueError, match=r"kernel must fit the padded input along H: .* got kernel 5"):
         D.diffy_conv2d(x, np.zeros((1, 2, 5, 5), int))
     with pytest.raises(ValueError, match=r"precision must be in 1\.\.16"):
         D.stripes_cycles(x, w, precision=17)

@@ -1,12 +1,13 @@
-"""The tile's stream contract (golden/diffy_tile.py) against the independent golden
-models: the plain integer convolution, the window deltas and the published cycle model."""
+"""The tile's stream contract (golden/diffy_tile.py) and the published cycle models it
+cites, against the definitions computed by hand (tests/diffy_by_hand.py): every pallet's
+values, weights and steps, the output beats, and the cycles."""
 
 import numpy as np
 import pytest
 
-from dnnhw.golden import diffy_published as golden
-from dnnhw.golden.conv import conv2d_direct_int
+import diffy_by_hand as by_hand
 from dnnhw.golden.diffy_tile import published_cycles, tile_schedule
+from dnnhw.spec.diffy_tile import MODES
 
 
 SHAPES = [
@@ -38,28 +39,70 @@ def _sum_pallets(sched, value_of):
     return np.array(out)
 
 
-@pytest.mark.parametrize("mode", ["diffy", "pragmatic", "stripes", "bitparallel"])
+def _expected_outputs(x, w, stride, padding, L, F, W):
+    """The output beats by hand: per (image, filter pass, group) the F x W sums of the
+    loop-nest convolution, 0 for idle columns and missing filters."""
+    out = by_hand.conv2d(x, w, stride, padding)
+    K = w.shape[0]
+    OH, OW = by_hand.output_size(x.shape, w.shape, stride, padding)
+    beats = {}
+    for pallet in by_hand.tile_pallets(x, w, stride, padding, L, F, W):
+        n, fp, g = pallet["key"][:3]
+        beats[n, fp, g] = [[out[n][fp * F + f][(g * W + c) // OW][(g * W + c) % OW]
+                            if pallet["real"][c] and fp * F + f < K else 0
+                            for c in range(W)] for f in range(F)]
+    return np.array([beats[key] for key in sorted(beats)])
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape", SHAPES, ids=range(len(SHAPES)))
-def test_schedule_matches_the_published_model_and_the_conv(mode, shape):
+def test_schedule_and_published_cycles_equal_the_layer_by_hand(mode, shape):
     xs, ks, stride, padding, (L, F, W) = shape
     rng = np.random.default_rng(len(mode) + xs[1])
     x, w = _layer(rng, xs, ks, smooth=mode == "diffy")
     if mode == "stripes":
         x = np.abs(x)
     sched = tile_schedule(x, w, stride, padding, lanes=L, filters=F, windows=W, mode=mode)
-    tile = golden.TileConfig(lanes=L, filters=F, windows=W, bit_parallel_windows=W)
-    model = {
-        "diffy": golden.diffy_cycles, "pragmatic": golden.pragmatic_cycles,
-        "stripes": golden.stripes_cycles, "bitparallel": golden.bit_parallel_cycles,
-    }[mode](x, w, stride, padding, tile=tile)
-    assert sched.steps == model
-    assert published_cycles(x, w, stride, padding, mode=mode, lanes=L, filters=F,
-                            windows=W) == model
-    # The pallets, summed per group, give the convolution (Diffy: after the running sum).
+    pallets = by_hand.tile_pallets(x, w, stride, padding, L, F, W)
+    assert sched.acts.tolist() == [p["raw"] for p in pallets]
+    assert sched.weights.tolist() == [p["weights"] for p in pallets]
+    precision = by_hand.precision_bits(x.ravel().tolist())
+    steps = [by_hand.pallet_steps(p, mode, precision=precision) for p in pallets]
+    assert sched.pallet_steps.tolist() == steps
+    assert sched.steps == sum(steps) == published_cycles(
+        x, w, stride, padding, mode=mode, lanes=L, filters=F, windows=W)
+    assert np.array_equal(sched.outputs, _expected_outputs(x, w, stride, padding, L, F, W))
+    # The pallets, summed per group, give those outputs (Diffy: after the running sum).
     sums = _sum_pallets(sched, lambda k: np.einsum("wl,fl->fw", sched.acts[k], sched.weights[k]))
     assert np.array_equal(sums, sched.outputs)
-    out = conv2d_direct_int(x, w, stride=stride, padding=padding)
-    assert np.abs(sched.outputs).sum() == np.abs(out).sum()
+
+
+@pytest.mark.parametrize("mode", ["diffy", "pragmatic"])
+@pytest.mark.parametrize("encoding,shifter_bits", [("plain", 0), ("csd", 1), ("best", 4)])
+def test_term_serial_steps_in_every_encoding_and_shifter(mode, encoding, shifter_bits):
+    xs, ks, stride, padding, (L, F, W) = SHAPES[1]
+    x, w = _layer(np.random.default_rng(shifter_bits), xs, ks, smooth=True)
+    sched = tile_schedule(x, w, stride, padding, lanes=L, filters=F, windows=W, mode=mode,
+                          encoding=encoding, shifter_bits=shifter_bits)
+    steps = [by_hand.pallet_steps(p, mode, encoding=encoding, shifter_bits=shifter_bits)
+             for p in by_hand.tile_pallets(x, w, stride, padding, L, F, W)]
+    assert sched.pallet_steps.tolist() == steps
+    assert published_cycles(x, w, stride, padding, mode=mode, lanes=L, filters=F, windows=W,
+                            encoding=encoding, shifter_bits=shifter_bits) == sum(steps)
+
+
+@pytest.mark.parametrize("mode", ["diffy", "pragmatic"])
+def test_a_pallet_without_terms_takes_one_step(mode):
+    xs, ks, stride, padding, (L, F, W) = SHAPES[0]
+    x, w = _layer(np.random.default_rng(7), xs, ks, smooth=True)
+    x[:, :, :4] = 0                 # the windows of output rows 0..2 see only zeros
+    sched = tile_schedule(x, w, stride, padding, lanes=L, filters=F, windows=W, mode=mode)
+    pallets = by_hand.tile_pallets(x, w, stride, padding, L, F, W)
+    values = "delta" if mode == "diffy" else "raw"
+    empty = [not any(v for brick in p[values] for v in brick) for p in pallets]
+    assert any(empty) and not all(empty)
+    assert sched.pallet_steps.tolist() == [by_hand.pallet_steps(p, mode) for p in pallets]
+    assert all(sched.pallet_steps[empty] == 1)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=range(len(SHAPES)))
@@ -82,9 +125,9 @@ def test_prev_and_raw_give_the_window_deltas(shape):
             cols.append(carry)
         rebuilt.append(np.stack(cols, axis=1))
     assert np.array_equal(np.array(rebuilt), sched.outputs)
-    # And they are the golden window deltas (the values the step model counts terms of).
-    d = golden.window_deltas(x, ks[1:], stride, padding)
-    assert deltas.min() >= d.min() and deltas.max() <= d.max()
+    # And they are the window deltas by hand (the values the step model counts terms of).
+    assert deltas.tolist() == [p["delta"] for p in by_hand.tile_pallets(x, w, stride, padding,
+                                                                       L, F, W)]
 
 
 def test_stripes_precision_and_sign():
@@ -114,11 +157,3 @@ def test_schedule_rejects_out_of_range_values_and_channel_mismatch():
     with pytest.raises(ValueError, match="w has 3 input channels but x has 2"):
         tile_schedule(x, np.zeros((1, 3, 1, 1)), lanes=2, filters=1, windows=1)
 
-
-def test_the_mode_lists_agree():
-    # rtl/ and golden/ may not import each other, so each spells the modes; keep them equal.
-    from dnnhw.catalog import get_core
-    from dnnhw.golden.diffy_tile import MODES as golden_modes
-    from dnnhw.rtl.diffy_tile import MODES as rtl_modes
-    catalog_modes = next(p.choices for p in get_core("diffy-tile").params if p.name == "mode")
-    assert tuple(golden_modes) == tuple(rtl_modes) == tuple(catalog_modes)

@@ -56,7 +56,8 @@ from pathlib import Path
 import numpy as np
 
 from dnnhw.bench import Benchmark
-from dnnhw.golden import diffy_published as golden
+from dnnhw.golden import conv as golden_conv, diffy_published as golden
+from dnnhw.golden._checks import check_int
 
 __all__ = [
     "IMAGES", "DEFAULT_IMAGES", "PAPER", "HIDDEN", "ConvLayer", "StackSpec", "load_image",
@@ -194,15 +195,7 @@ def image_input(name, size, mode="crop", frac_bits=8, origin=None, noise=0.0, se
 
 
 def _check_frac_bits(frac_bits):
-    if isinstance(frac_bits, bool) or not isinstance(frac_bits, int) or not 8 <= frac_bits <= 15:
-        raise ValueError(f"frac_bits must be an int in 8..15, got {frac_bits!r}")
-    return frac_bits
-
-
-def _check_int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an int in {lo}..{hi}, got {value!r}")
-    return value
+    return check_int("frac_bits", frac_bits, 8, 15)
 
 
 # -- the conv stack --------------------------------------------------------------------------
@@ -254,10 +247,10 @@ class StackSpec:
     seed: int = 1
 
     def __post_init__(self):
-        _check_int("channels", self.channels, 1, 256)
-        _check_int("depth", self.depth, 2, 32)
-        _check_int("headroom", self.headroom, 0, 8)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
+        check_int("channels", self.channels, 1, 256)
+        check_int("depth", self.depth, 2, 32)
+        check_int("headroom", self.headroom, 0, 8)
+        check_int("seed", self.seed, 0, 2**63 - 1)
         if self.hidden not in HIDDEN:
             raise ValueError(f"hidden must be one of {HIDDEN}, got {self.hidden!r}")
 
@@ -285,7 +278,7 @@ def first_layer_bank(channels):
     +/-anti-diagonal, +/-Laplacian; smoothed R-G +/-, smoothed B-Y; then +/- pairs of
     Gabor-like gratings at evenly spaced orientations. The first ``channels`` are kept.
     """
-    _check_int("channels", channels, 1, 256)
+    check_int("channels", channels, 1, 256)
     red, green, blue = np.eye(3)
     bank = [(red, _GAUSS), (green, _GAUSS), (blue, _GAUSS)]
     for spatial in (_SOBEL_X, _SOBEL_X.T, _DIAG, _DIAG[:, ::-1], _LAPLACE):
@@ -334,18 +327,18 @@ def stack_weights(spec=StackSpec()):
 def requantize(acc, shift, relu=True, width=WIDTH):
     """What a layer writes back: ``saturate(relu(acc + 2**(shift-1)) >> shift)``.
 
-    Round half up, saturate to signed ``width`` bits (the same rule as
-    ``dnnhw.golden.conv.requantize`` with ``rounding="half_up"``). Returns
-    ``(values, saturated)`` with the count of saturated outputs.
+    ``dnnhw.golden.conv.requantize`` (round half up, saturate to signed ``width`` bits)
+    after an optional ReLU. Returns ``(values, saturated)`` with the count of saturated
+    outputs.
     """
     acc = np.asarray(acc, dtype=np.int64)
-    if shift:
-        acc = (acc + (1 << (shift - 1))) >> shift
     if relu:
+        # The same before the rounding shift as after it: the shift is monotone and
+        # rounds 0 to 0.
         acc = np.maximum(acc, 0)
-    lo, hi = golden.value_range(width)
-    saturated = int(np.count_nonzero((acc < lo) | (acc > hi)))
-    return np.clip(acc, lo, hi), saturated
+    rounded = golden_conv.requantize(acc, shift=shift, out_bits=64)      # no saturation
+    values = golden_conv.requantize(rounded, shift=0, out_bits=width)    # saturation only
+    return values, int(np.count_nonzero(values != rounded))
 
 
 def _accumulate(x, layer):
@@ -360,7 +353,7 @@ def calibrate(layers, inputs, headroom=1, in_frac_bits=8):
     last layer, which has no ReLU); the calibration inputs then move on requantized.
     Returns new layers.
     """
-    _check_int("headroom", headroom, 0, 8)
+    check_int("headroom", headroom, 0, 8)
     _check_frac_bits(in_frac_bits)
     xs = [np.asarray(x, dtype=np.int64) for x in inputs]
     if not xs:

@@ -139,7 +139,7 @@ class LoweringSizes:
         return self.mec / self.im2col
 
 
-def _check_int_tuple(value, name, spatial_ndim, minimum):
+def check_int_tuple(value, name, spatial_ndim, minimum):
     """Expand an int or a per-axis sequence of ints into a tuple, checking its range."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         values = (int(value),) * spatial_ndim
@@ -196,9 +196,9 @@ def conv_geometry(x_shape, w_shape, *, spatial_ndim, stride=1, padding=0, dilati
         raise ValueError(f"x dimensions must all be >= 1, got shape {x_shape}")
     if min(w_shape) < 1:
         raise ValueError(f"w dimensions must all be >= 1, got shape {w_shape}")
-    stride = _check_int_tuple(stride, "stride", spatial_ndim, 1)
-    padding = _check_int_tuple(padding, "padding", spatial_ndim, 0)
-    dilation = _check_int_tuple(dilation, "dilation", spatial_ndim, 1)
+    stride = check_int_tuple(stride, "stride", spatial_ndim, 1)
+    padding = check_int_tuple(padding, "padding", spatial_ndim, 0)
+    dilation = check_int_tuple(dilation, "dilation", spatial_ndim, 1)
     if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
         raise TypeError(f"groups must be an int, got {groups!r}")
     if groups < 1:

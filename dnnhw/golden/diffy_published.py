@@ -90,6 +90,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from dnnhw.spec import diffy_tile as _tile_spec
+
+from ._checks import check_int
+from . import conv_common
+
 __all__ = [
     "WIDTH_RANGE",
     "SHIFTER_BITS_RANGE",
@@ -109,8 +114,6 @@ __all__ = [
     "term_masks",
     "term_neg_masks",
     "precision_bits",
-    "conv_output_size",
-    "pad_input",
     "im2col_windows",
     "window_deltas",
     "input_deltas",
@@ -128,36 +131,26 @@ __all__ = [
     "layer_report",
 ]
 
-WIDTH_RANGE = (8, 16)
-SHIFTER_BITS_RANGE = (0, 4)
-ENCODINGS = ("plain", "csd", "best")
+# The tile's legal widths and shifters are the models' (inclusive bounds).
+WIDTH_RANGE = (_tile_spec.WIDTHS[0], _tile_spec.WIDTHS[-1])
+SHIFTER_BITS_RANGE = (_tile_spec.SHIFTER_BITS[0], _tile_spec.SHIFTER_BITS[-1])
+ENCODINGS = _tile_spec.ENCODINGS
 SYNC_MODES = ("windows", "column")
 
-_LUT_MAX_MAGNITUDE = 1 << 16  # covers raw values and deltas of width <= 16
+_LUT_MAX_MAGNITUDE = 1 << WIDTH_RANGE[1]  # covers raw values and deltas of every width
 
 
 # --------------------------------------------------------------------------
 # validation helpers
 
 
-def _check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if lo is not None and hi is not None and not lo <= value <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
-    if lo is not None and hi is None and value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value}")
-    return value
-
-
 def check_width(width) -> int:
     """Validate an activation/weight width (8..16 bits) and return it as int."""
-    return _check_int("width", width, *WIDTH_RANGE)
+    return check_int("width", width, *WIDTH_RANGE)
 
 
 def _check_shifter_bits(shifter_bits) -> int:
-    return _check_int("shifter_bits", shifter_bits, *SHIFTER_BITS_RANGE)
+    return check_int("shifter_bits", shifter_bits, *SHIFTER_BITS_RANGE)
 
 
 def _check_encoding(encoding) -> str:
@@ -207,7 +200,7 @@ def check_values(name: str, values, width: int = 16, *, delta: bool = False) -> 
 def quantize(x, width: int = 16, frac_bits: int = 0) -> np.ndarray:
     """Round real ``x * 2**frac_bits`` to nearest (ties to even) and saturate to ``width`` bits."""
     width = check_width(width)
-    frac_bits = _check_int("frac_bits", frac_bits, 0, width - 1)
+    frac_bits = check_int("frac_bits", frac_bits, 0, width - 1)
     lo, hi = value_range(width)
     scaled = np.rint(np.asarray(x, dtype=np.float64) * (1 << frac_bits))
     return np.clip(scaled, lo, hi).astype(np.int64)
@@ -405,15 +398,6 @@ def _precision_bits_array(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 # convolution geometry and deltas
 
 
-def _pair(name: str, value, lo: int) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a (y, x) pair, got {value!r}")
-        return (_check_int(f"{name}[0]", value[0], lo), _check_int(f"{name}[1]", value[1], lo))
-    v = _check_int(name, value, lo)
-    return v, v
-
-
 def _as_batched(name: str, x) -> tuple[np.ndarray, bool]:
     arr = _as_int_array(name, x)
     if arr.ndim == 3:
@@ -423,51 +407,31 @@ def _as_batched(name: str, x) -> tuple[np.ndarray, bool]:
     raise ValueError(f"{name} must have shape (C, H, W) or (N, C, H, W), got {arr.shape}")
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length of a convolution along one axis."""
-    out = (size + 2 * padding - kernel) // stride + 1
-    if out < 1:
-        raise ValueError(
-            f"kernel {kernel} does not fit the input of size {size} with padding {padding}"
-        )
-    return out
+def _geometry(xb: np.ndarray, kernel, stride, padding) -> conv_common.ConvGeometry:
+    """The 2D convolution geometry of the batched ``xb`` and an (R, S) ``kernel`` (an int
+    or a pair, like ``stride`` and ``padding``)."""
+    kernel = conv_common.check_int_tuple(kernel, "kernel", 2, 1)
+    return conv_common.conv_geometry(xb.shape, (1, xb.shape[1]) + kernel, spatial_ndim=2,
+                                     stride=stride, padding=padding)
 
 
-def pad_input(x, padding=0) -> np.ndarray:
-    """Zero-pad the two spatial axes of a (C, H, W) or (N, C, H, W) int tensor."""
-    xb, squeeze = _as_batched("x", x)
-    ph, pw = _pair("padding", padding, 0)
-    out = np.pad(xb, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    return out[0] if squeeze else out
-
-
-def _windows(xb: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-             padding: tuple[int, int]) -> np.ndarray:
+def _windows(xb: np.ndarray, geometry: conv_common.ConvGeometry) -> np.ndarray:
     """(N, C, OH, OW, R, S) view of the padded input's windows."""
-    R, S = kernel
-    sy, sx = stride
-    ph, pw = padding
-    conv_output_size(xb.shape[2], R, sy, ph)
-    conv_output_size(xb.shape[3], S, sx, pw)
-    padded = np.pad(xb, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    view = np.lib.stride_tricks.sliding_window_view(padded, (R, S), axis=(2, 3))
+    padded, _ = conv_common.pad_input(xb, geometry, np.int64)
+    view = np.lib.stride_tricks.sliding_window_view(padded, geometry.kernel_shape, axis=(2, 3))
+    sy, sx = geometry.stride
     return view[:, :, ::sy, ::sx]
-
-
-def _kernel_pair(kernel) -> tuple[int, int]:
-    return _pair("kernel", kernel, 1)
 
 
 def im2col_windows(x, kernel, stride=1, padding=0) -> np.ndarray:
     """Raw windows, shape (C, OH, OW, R, S) (or with a leading N), int64 copy."""
     xb, squeeze = _as_batched("x", x)
-    win = _windows(xb, _kernel_pair(kernel), _pair("stride", stride, 1), _pair("padding", padding, 0))
-    win = np.ascontiguousarray(win)
+    win = np.array(_windows(xb, _geometry(xb, kernel, stride, padding)), order="C")
     return win[0] if squeeze else win
 
 
-def _window_deltas_b(xb, kernel, stride, padding) -> np.ndarray:
-    win = _windows(xb, kernel, stride, padding)
+def _window_deltas_b(xb, geometry) -> np.ndarray:
+    win = _windows(xb, geometry)
     d = np.array(win, dtype=np.int64)
     d[:, :, :, 1:] -= win[:, :, :, :-1]
     return d
@@ -483,7 +447,7 @@ def window_deltas(x, kernel, stride=1, padding=0) -> np.ndarray:
     Values lie in ``delta_range(width)`` for ``width``-bit inputs.
     """
     xb, squeeze = _as_batched("x", x)
-    d = _window_deltas_b(xb, _kernel_pair(kernel), _pair("stride", stride, 1), _pair("padding", padding, 0))
+    d = _window_deltas_b(xb, _geometry(xb, kernel, stride, padding))
     return d[0] if squeeze else d
 
 
@@ -497,8 +461,9 @@ def input_deltas(x, stride=1, padding=0) -> np.ndarray:
     first window of a row differs when the kernel is wider than the stride.
     """
     xb, squeeze = _as_batched("x", x)
-    _, sx = _pair("stride", stride, 1)
-    padded = np.pad(xb, ((0, 0), (0, 0)) + tuple((p, p) for p in _pair("padding", padding, 0)))
+    geometry = _geometry(xb, 1, stride, padding)
+    _, sx = geometry.stride
+    padded, _ = conv_common.pad_input(xb, geometry, np.int64)
     d = padded.copy()
     if sx < padded.shape[-1]:
         d[..., sx:] -= padded[..., :-sx]
@@ -529,7 +494,7 @@ def diffy_conv2d(x, w, stride=1, padding=0, *, width: int = 16) -> np.ndarray:
     """
     width = check_width(width)
     xb, squeeze, wt = _check_layer(x, w, width)
-    d = _window_deltas_b(xb, wt.shape[2:], _pair("stride", stride, 1), _pair("padding", padding, 0))
+    d = _window_deltas_b(xb, _geometry(xb, wt.shape[2:], stride, padding))
     lo, hi = delta_range(width)
     assert d.size == 0 or (d.min() >= lo and d.max() <= hi)
     # partial[n, oy, ox, k] = sum_{c, r, s} w[k, c, r, s] * d[n, c, oy, ox, r, s]
@@ -554,7 +519,7 @@ def brick_steps(lane_offsets: Sequence[Iterable[int]], shifter_bits: int = 2, *,
     with no terms at all costs ``empty_cycles`` (1 in the published model).
     """
     shifter_bits = _check_shifter_bits(shifter_bits)
-    empty_cycles = _check_int("empty_cycles", empty_cycles, 0)
+    empty_cycles = check_int("empty_cycles", empty_cycles, 0)
     lanes = []
     for i, offs in enumerate(lane_offsets):
         offs = sorted(int(o) for o in offs)
@@ -580,7 +545,7 @@ def brick_steps_masks(masks, shifter_bits: int = 2, *, empty_cycles: int = 1) ->
     takes at most as many steps as it has distinct offsets.
     """
     shifter_bits = _check_shifter_bits(shifter_bits)
-    empty_cycles = _check_int("empty_cycles", empty_cycles, 0)
+    empty_cycles = check_int("empty_cycles", empty_cycles, 0)
     m = _as_int_array("masks", masks)
     if m.ndim < 1 or m.shape[-1] < 1:
         raise ValueError(f"masks must have a non-empty lane axis (last axis), got shape {m.shape}")
@@ -641,10 +606,10 @@ class TileConfig:
 
     def __post_init__(self):
         for name in ("lanes", "filters", "windows", "tiles", "bit_parallel_windows"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         _check_shifter_bits(self.shifter_bits)
-        _check_int("column_registers", self.column_registers, 0)
-        _check_int("empty_cycles", self.empty_cycles, 0)
+        check_int("column_registers", self.column_registers, 0)
+        check_int("empty_cycles", self.empty_cycles, 0)
         if self.sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {self.sync!r}")
         if self.sync == "column" and self.column_registers:
@@ -668,9 +633,9 @@ def window_groups(out_h: int, out_w: int, windows: int, row_aligned: bool = Fals
     DNNsim's ``iterateWindows``; with ``row_aligned`` every output row starts
     a new group.
     """
-    out_h = _check_int("out_h", out_h, 1)
-    out_w = _check_int("out_w", out_w, 1)
-    windows = _check_int("windows", windows, 1)
+    out_h = check_int("out_h", out_h, 1)
+    out_w = check_int("out_w", out_w, 1)
+    windows = check_int("windows", windows, 1)
     if row_aligned:
         per_row = -(-out_w // windows)
         idx = np.full((out_h, per_row * windows), -1, dtype=np.int64)
@@ -720,7 +685,7 @@ def combine_pallets(cycles, sync: str = "windows", column_registers: int = 0) ->
         raise ValueError(f"cycles must have shape (pallets, windows), got {c.shape}")
     if sync not in SYNC_MODES:
         raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
-    column_registers = _check_int("column_registers", column_registers, 0)
+    column_registers = check_int("column_registers", column_registers, 0)
     if c.size == 0:
         return 0
     if sync == "column":
@@ -744,9 +709,7 @@ def _filter_passes(k: int, tile: TileConfig) -> int:
 def _layer_geometry(x, w, stride, padding, width):
     width = check_width(width)
     xb, _, wt = _check_layer(x, w, width, check_w_range=False)
-    stride_p = _pair("stride", stride, 1)
-    padding_p = _pair("padding", padding, 0)
-    return xb, wt, stride_p, padding_p, width
+    return xb, wt, _geometry(xb, wt.shape[2:], stride, padding), width
 
 
 def _combine_images(brick_cycles: np.ndarray, valid: np.ndarray, tile: TileConfig) -> int:
@@ -759,12 +722,10 @@ def bit_parallel_cycles(x, w, stride=1, padding=0, *, tile: TileConfig | None = 
     """Value-agnostic bit-parallel engine: one brick (L acts x F filters) of
     ``tile.bit_parallel_windows`` windows per cycle."""
     tile = _check_tile(tile)
-    xb, wt, st, pd, width = _layer_geometry(x, w, stride, padding, width)
-    N, C, H, Wd = xb.shape
+    xb, wt, geometry, width = _layer_geometry(x, w, stride, padding, width)
+    N, C = xb.shape[:2]
     K, _, R, S = wt.shape
-    OH = conv_output_size(H, R, st[0], pd[0])
-    OW = conv_output_size(Wd, S, st[1], pd[1])
-    G = window_groups(OH, OW, tile.bit_parallel_windows, tile.row_aligned).shape[0]
+    G = window_groups(*geometry.out_shape, tile.bit_parallel_windows, tile.row_aligned).shape[0]
     return N * G * R * S * (-(-C // tile.lanes)) * _filter_passes(K, tile)
 
 
@@ -778,13 +739,13 @@ def stripes_cycles(x, w, stride=1, padding=0, *, tile: TileConfig | None = None,
     sync="column"; Dynamic Stripes) or an int 1..width.
     """
     tile = _check_tile(tile)
-    xb, wt, st, pd, width = _layer_geometry(x, w, stride, padding, width)
-    win = _windows(xb, wt.shape[2:], st, pd)
+    xb, wt, geometry, width = _layer_geometry(x, w, stride, padding, width)
+    win = _windows(xb, geometry)
     if isinstance(precision, str):
         if precision not in ("layer", "group"):
             raise ValueError(f"precision must be 'layer', 'group' or an int 1..{width}, got {precision!r}")
     else:
-        precision = _check_int("precision", precision, 1, width)
+        precision = check_int("precision", precision, 1, width)
     values, valid = pallets(win, tile)
     N, P, W, L = values.shape
     if precision == "group":
@@ -811,9 +772,9 @@ def pragmatic_cycles(x, w, stride=1, padding=0, *, tile: TileConfig | None = Non
     """Pragmatic: ``brick_steps`` over the terms of the raw windows."""
     tile = _check_tile(tile)
     _check_encoding(encoding)
-    xb, wt, st, pd, width = _layer_geometry(x, w, stride, padding, width)
-    return _term_serial_cycles(_windows(xb, wt.shape[2:], st, pd), wt.shape[0], tile, width,
-                               encoding, False)
+    xb, wt, geometry, width = _layer_geometry(x, w, stride, padding, width)
+    return _term_serial_cycles(_windows(xb, geometry), wt.shape[0], tile, width, encoding,
+                               False)
 
 
 def diffy_cycles(x, w, stride=1, padding=0, *, tile: TileConfig | None = None,
@@ -821,9 +782,9 @@ def diffy_cycles(x, w, stride=1, padding=0, *, tile: TileConfig | None = None,
     """Diffy: ``brick_steps`` over the terms of ``window_deltas``."""
     tile = _check_tile(tile)
     _check_encoding(encoding)
-    xb, wt, st, pd, width = _layer_geometry(x, w, stride, padding, width)
-    return _term_serial_cycles(_window_deltas_b(xb, wt.shape[2:], st, pd), wt.shape[0], tile,
-                               width, encoding, True)
+    xb, wt, geometry, width = _layer_geometry(x, w, stride, padding, width)
+    return _term_serial_cycles(_window_deltas_b(xb, geometry), wt.shape[0], tile, width,
+                               encoding, True)
 
 
 # --------------------------------------------------------------------------
@@ -864,7 +825,8 @@ def layer_report(x, w, stride=1, padding=0, tile: TileConfig | None = None, *,
     """
     tile = _check_tile(tile)
     _check_encoding(encoding)
-    xb, wt, st, pd, width = _layer_geometry(x, w, stride, padding, width)
+    xb, wt, geometry, width = _layer_geometry(x, w, stride, padding, width)
+    st, pd = geometry.stride, geometry.padding
     cycles = {
         "bit_parallel": bit_parallel_cycles(xb, wt, st, pd, tile=tile, width=width),
         "stripes": stripes_cycles(xb, wt, st, pd, tile=tile, width=width, precision=stripes_precision),
@@ -876,8 +838,8 @@ def layer_report(x, w, stride=1, padding=0, tile: TileConfig | None = None, *,
     speedup["pragmatic_over_bit_parallel"] = cycles["bit_parallel"] / cycles["pragmatic"]
     speedup["stripes_over_bit_parallel"] = cycles["bit_parallel"] / cycles["stripes"]
     stats = activation_stats(xb, width, st, encoding)
-    win = _windows(xb, wt.shape[2:], st, pd)
-    dwin = _window_deltas_b(xb, wt.shape[2:], st, pd)
+    win = _windows(xb, geometry)
+    dwin = _window_deltas_b(xb, geometry)
     stats["window_raw_terms_per_activation"] = float(term_count(win, width, encoding).mean())
     stats["window_delta_terms_per_activation"] = float(
         term_count(dwin, width, encoding, delta=True).mean())

@@ -32,13 +32,13 @@ import dataclasses
 
 import numpy as np
 
+from dnnhw.spec.diffy_tile import MODES, TERM_SERIAL_MODES
+
 from . import diffy_published as _diffy
 from .conv import conv2d_direct_int
 
 
 __all__ = ["MODES", "TileSchedule", "tile_schedule", "published_cycles"]
-
-MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
 
 
 @dataclasses.dataclass
@@ -143,7 +143,7 @@ def tile_schedule(x, w, stride=1, padding=0, *, lanes, filters, windows, width=1
 
     stripes_msb = _diffy.precision_bits(xb) - 1
     stripes_signed = bool(xb.size and xb.min() < 0)
-    if mode in ("diffy", "pragmatic"):
+    if mode in TERM_SERIAL_MODES:
         # The values each column works on, from the golden delta definition (not from the
         # prev/raw fields above, which are what the RTL's front-end subtracts).
         source = (_diffy.window_deltas(xb, (R, S), stride, padding) if mode == "diffy"

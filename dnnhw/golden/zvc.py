@@ -25,15 +25,14 @@ import zlib
 
 import numpy as np
 
+from dnnhw.spec.zvc import LANES, WIDTHS
+
 
 __all__ = [
     "ZVCFormatError", "mask_slots", "compress_window", "compress_frame", "decompress_frame",
     "zv_compressed_bits", "rl_compressed_bits", "zl_compressed_bits", "compression_ratios",
     "relu_like", "WIDTHS", "LANES",
 ]
-
-LANES = (4, 8, 16, 32)
-WIDTHS = (8, 16, 32)
 
 
 class ZVCFormatError(ValueError):

@@ -14,3 +14,19 @@ def delay_line(m, value, cycles, name, *, reset=False):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def network_stage(m, values, shape, name, *, registered):
+    """One stage of a log-depth network: ``values[j]`` into a signal ``{name}{j}``.
+
+    Registered in ``m.d.sync`` (a pipeline stage) or driven in ``m.d.comb``; without
+    reset either way, as the data of every lane is, to keep reset out of its logic.
+    Returns the signals, the next stage's inputs.
+    """
+    domain = "sync" if registered else "comb"
+    lanes = []
+    for j, value in enumerate(values):
+        lane = Signal(shape, name=f"{name}{j}", reset_less=True)
+        m.d[domain] += lane.eq(value)
+        lanes.append(lane)
+    return lanes

@@ -4,6 +4,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._checks import check_bool, check_int
+from ._pipeline import network_stage
 
 
 __all__ = ["BubbleCollapser"]
@@ -82,24 +83,18 @@ class BubbleCollapser(wiring.Component):
             lanes.append(lane)
         for stage in range(self.stages):
             step = 1 << stage
-            nxt = []
+            values = []
             for p in range(n):
                 stays = ~lanes[p].shift[stage]
                 here = lanes[p].as_value() & stays.replicate(lane_layout.size)
                 if p + step < n:
                     moves = lanes[p + step].shift[stage]
                     arriving = lanes[p + step].as_value() & moves.replicate(lane_layout.size)
-                    value = here | arriving
+                    values.append(here | arriving)
                 else:
-                    value = here
-                # Data only: no reset, which keeps reset out of every lane's logic.
-                lane = Signal(lane_layout, name=f"s{stage}_lane{p}", reset_less=True)
-                if self._registered:
-                    m.d.sync += lane.eq(value)
-                else:
-                    m.d.comb += lane.eq(value)
-                nxt.append(lane)
-            lanes = nxt
+                    values.append(here)
+            lanes = network_stage(m, values, lane_layout, f"s{stage}_lane",
+                                  registered=self._registered)
         for p in range(n):
             m.d.comb += self.packed[p].eq(lanes[p].value)
         return m

@@ -34,12 +34,13 @@ shifter, ``0 .. 2**B - 1``), sums the lanes in an adder tree, shifts the sum by 
 so a pallet holds the tile until its slowest column is empty: it takes the maximum over
 columns of their steps, and at least one step (an all-zero pallet still costs a cycle).
 
-Pipeline (one enable, held off only while the output's two-entry buffer is full): input
-join and encode (E), step (S), per-lane shift and adder tree (P), accumulate (Q), result
-(R), then the back-end into the output buffer. S takes the next pallet from E in the step
-that empties the current one, so pallets follow each other without a bubble: with inputs
-always valid and the output always ready, the last output leaves ``steps + latency - 1``
-cycles after the first input transfer, where ``steps`` is the sum of the pallets' steps.
+Pipeline (one enable, held off only while the output's two-entry buffer, a
+:class:`~dnnhw.rtl.skid_buffer.SkidBuffer`, is full): input join and encode (E), step
+(S), per-lane shift and adder tree (P), accumulate (Q), result (R), then the back-end
+into the output buffer. S takes the next pallet from E in the step that empties the
+current one, so pallets follow each other without a bubble: with inputs always valid and
+the output always ready, the last output leaves ``steps + latency - 1`` cycles after the
+first input transfer, where ``steps`` is the sum of the pallets' steps.
 The ``step`` output is high in every cycle the tile performs a step.
 
 Accumulators are :attr:`acc_width` bits: wide enough for any sum of ``max_products``
@@ -54,14 +55,16 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from dnnhw.spec import diffy_tile as spec
+from dnnhw.spec.diffy_tile import MODES
+
 from ._checks import check_int
 from .prefix_sum import adder_tree, popcount_tree
+from .skid_buffer import SkidBuffer
 from .terms import any_set, check_encoding, lowest_set_bit, term_bits, term_masks
 
 
 __all__ = ["MODES", "DiffyTile"]
-
-MODES = ("diffy", "pragmatic", "stripes", "bitparallel")
 
 
 class DiffyTile(wiring.Component):
@@ -110,15 +113,16 @@ class DiffyTile(wiring.Component):
 
     def __init__(self, *, lanes=4, filters=4, windows=4, width=16, shifter_bits=2,
                  mode="diffy", encoding="best", max_products=4608):
-        check_int("lanes", lanes, 1, 16)
-        check_int("filters", filters, 1, 16)
-        check_int("windows", windows, 1, 16)
-        check_int("width", width, 8, 16)
-        check_int("shifter_bits", shifter_bits, 0, 4)
+        for name, value, legal in (("lanes", lanes, spec.LANES),
+                                   ("filters", filters, spec.FILTERS),
+                                   ("windows", windows, spec.WINDOWS),
+                                   ("width", width, spec.WIDTHS),
+                                   ("shifter_bits", shifter_bits, spec.SHIFTER_BITS)):
+            check_int(name, value, legal[0], legal[-1])
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         check_encoding(encoding)
-        check_int("max_products", max_products, 1, 1 << 20)
+        check_int("max_products", max_products, spec.MAX_PRODUCTS[0], spec.MAX_PRODUCTS[-1])
         self._lanes = lanes
         self._filters = filters
         self._windows = windows
@@ -226,14 +230,14 @@ class DiffyTile(wiring.Component):
         core = Module()       # every pipeline register, advanced by `enable`
         L, F, W, width = self._lanes, self._filters, self._windows, self._width
         mode = self._mode
-        serial = mode in ("diffy", "pragmatic")
+        serial = mode in spec.TERM_SERIAL_MODES
         bits = self.term_bits
         span = (1 << self._shifter_bits) - 1
         acc_shape = signed(self.acc_width)
 
+        m.submodules.output_buffer = output_buffer = SkidBuffer(shape=self.output_layout)
         enable = Signal()
-        skid_valid = Signal()
-        m.d.comb += enable.eq(~skid_valid)
+        m.d.comb += enable.eq(output_buffer.i.ready)
 
         # --- E: join the two input streams, delta front-end, term encoding ---------------
         e_valid = Signal()
@@ -478,29 +482,12 @@ class DiffyTile(wiring.Component):
                 for c in range(W):
                     m.d.comb += result.sums[f * W + c].eq(r_sum[f][c])
 
-        push = Signal()
-        pop = Signal()
-        main = Signal(self.output_layout)
-        skid = Signal(self.output_layout)
-        main_valid = Signal()
+        # Its ready is the pipeline's enable: a registered stall, never o.ready itself.
         m.d.comb += [
-            push.eq(enable & r_valid),
-            pop.eq(self.o.valid & self.o.ready),
-            self.o.valid.eq(main_valid),
-            self.o.payload.eq(main),
+            output_buffer.i.valid.eq(r_valid),
+            output_buffer.i.payload.eq(result),
         ]
-        with m.If(pop):
-            with m.If(skid_valid):
-                m.d.sync += [main.eq(skid), skid_valid.eq(0)]
-            with m.Elif(push):
-                m.d.sync += main.eq(result)
-            with m.Else():
-                m.d.sync += main_valid.eq(0)
-        with m.Elif(push):
-            with m.If(main_valid):
-                m.d.sync += [skid.eq(result), skid_valid.eq(1)]
-            with m.Else():
-                m.d.sync += [main.eq(result), main_valid.eq(1)]
+        wiring.connect(m, output_buffer.o, wiring.flipped(self.o))
 
         m.submodules.pipeline = EnableInserter(enable)(core)
         return m

@@ -4,7 +4,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._checks import check_bool, check_int
-from ._pipeline import delay_line
+from ._pipeline import delay_line, network_stage
 
 from .prefix_sum import PrefixCount
 from .compactor import BubbleCollapser
@@ -103,21 +103,17 @@ class BubbleExpander(wiring.Component):
             lanes.append(lane)
         for stage in reversed(range(self.stages)):
             step = 1 << stage
-            nxt = []
+            values = []
             for p in range(n):
                 here = lanes[p].as_value() & (~lanes[p].up[stage]).replicate(lane_layout.size)
                 if p >= step:
                     moves = lanes[p - step].up[stage]
-                    value = here | (lanes[p - step].as_value() & moves.replicate(lane_layout.size))
+                    values.append(here | (lanes[p - step].as_value()
+                                          & moves.replicate(lane_layout.size)))
                 else:
-                    value = here
-                lane = Signal(lane_layout, name=f"x{stage}_lane{p}", reset_less=True)
-                if self._registered:
-                    m.d.sync += lane.eq(value)
-                else:
-                    m.d.comb += lane.eq(value)
-                nxt.append(lane)
-            lanes = nxt
+                    values.append(here)
+            lanes = network_stage(m, values, lane_layout, f"x{stage}_lane",
+                                  registered=self._registered)
         for j in range(n):
             m.d.comb += self.elements[j].eq(lanes[j].value)
         return m

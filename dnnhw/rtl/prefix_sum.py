@@ -1,9 +1,10 @@
-from amaranth.hdl import Const, Signal, Module, unsigned
+from amaranth.hdl import Const, Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from ._checks import check_bool, check_int
+from ._pipeline import network_stage
 
 
 __all__ = ["PrefixCount", "adder_tree", "popcount_tree"]
@@ -69,20 +70,15 @@ class PrefixCount(wiring.Component):
         sums = [self.bits[j] if j < n else Const(0, 1) for j in range(size)]
         for level in range(self.levels):
             half = 1 << level
-            nxt = []
+            values = []
             for j in range(size):
                 block_base = j & ~(2 * half - 1)
                 if j & half:
-                    value = sums[j] + sums[block_base + half - 1]
+                    values.append(sums[j] + sums[block_base + half - 1])
                 else:
-                    value = sums[j]
-                lane = Signal(count_shape, name=f"l{level}_sum{j}", reset_less=True)
-                if self._registered:
-                    m.d.sync += lane.eq(value)
-                else:
-                    m.d.comb += lane.eq(value)
-                nxt.append(lane)
-            sums = nxt
+                    values.append(sums[j])
+            sums = network_stage(m, values, count_shape, f"l{level}_sum",
+                                 registered=self._registered)
         # Exclusive count = inclusive count of the previous lane; the total is the last.
         m.d.comb += self.counts[0].eq(0)
         for j in range(1, n):

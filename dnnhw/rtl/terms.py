@@ -22,13 +22,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from dnnhw.spec.diffy_tile import ENCODINGS
+
 from ._checks import check_int
 from .prefix_sum import popcount_tree
 
 
 __all__ = ["ENCODINGS", "term_bits", "term_masks", "lowest_set_bit", "any_set", "TermEncoder"]
-
-ENCODINGS = ("best", "csd", "plain")
 
 
 def check_encoding(encoding):

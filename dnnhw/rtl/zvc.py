@@ -25,13 +25,11 @@ from .prefix_sum import PrefixCount, popcount_tree
 from .compactor import BubbleCollapser
 from .expander import BubbleExpander
 from ._pipeline import delay_line
+from dnnhw.spec.zvc import LANES, WIDTHS
 
 
 __all__ = ["LANES", "WIDTHS", "window_layout", "word_layout", "ZVCCompressor",
            "ZVCDecompressor", "ZVCLoopback"]
-
-LANES = (4, 8, 16, 32)
-WIDTHS = (8, 16, 32)
 
 
 def _check(lanes, width):
