@@ -31,97 +31,11 @@ import numpy as np
 from dnnhw.golden import conv as golden
 from dnnhw.bench import Benchmark
 from dnnhw.text import markdown_table
+from dnnhw.workloads import Layer, network_layers, quick_layers
 from dnnhw.golden.conv_fft import fft_shape_for
 
 
 __all__ = ["Layer", "main", "network_layers", "quick_layers"]
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One convolution layer shape (batch 1)."""
-
-    network: str
-    name: str
-    in_channels: int
-    out_channels: int
-    in_size: tuple        #: (H, W) or (D, H, W)
-    kernel: tuple
-    stride: int = 1
-    padding: int = 0
-    count: int = 1        #: layers of the network with this shape
-
-    @property
-    def key(self):
-        return f"{self.network}-{self.name}"
-
-    @property
-    def spatial_ndim(self):
-        return len(self.in_size)
-
-    @property
-    def x_shape(self):
-        return (1, self.in_channels) + tuple(self.in_size)
-
-    @property
-    def w_shape(self):
-        return (self.out_channels, self.in_channels) + tuple(self.kernel)
-
-    def geometry(self):
-        return golden.conv_geometry(self.x_shape, self.w_shape, spatial_ndim=self.spatial_ndim,
-                                    stride=self.stride, padding=self.padding)
-
-    def describe(self):
-        size = "x".join(map(str, self.in_size))
-        kernel = "x".join(map(str, self.kernel))
-        text = f"{self.in_channels}->{self.out_channels} @{size} k{kernel}"
-        return text + (f"/s{self.stride}" if self.stride > 1 else "")
-
-
-def _c3d_layers(frame):
-    """C3D conv1-5 (REFERENCE.md) with a ``frame x frame`` first-layer frame instead of 112.
-
-    Frame counts and channels are the published ones; the frame side halves at each
-    pooling like the original (112, 56, 28, 14, 7), rounded up.
-    """
-    def side(level):
-        return max(1, -(-frame // (1 << level)))
-    spec = [("conv1", 3, 64, 16, 0), ("conv2", 64, 128, 16, 1), ("conv3a", 128, 256, 8, 2),
-            ("conv3b", 256, 256, 8, 2), ("conv4a", 256, 512, 4, 3), ("conv4b", 512, 512, 4, 3),
-            ("conv5a", 512, 512, 2, 4), ("conv5b", 512, 512, 2, 4)]
-    return [Layer("c3d", name, c, k, (frames, side(level), side(level)), (3, 3, 3), padding=1)
-            for name, c, k, frames, level in spec]
-
-
-def network_layers(c3d_frame=56):
-    """Every benchmark layer: AlexNet, VGG-16 (distinct shapes), ResNet-18 3x3, C3D."""
-    alexnet = [  # torchvision / "one weird trick" shapes, no channel groups
-        Layer("alexnet", "conv1", 3, 64, (224, 224), (11, 11), stride=4, padding=2),
-        Layer("alexnet", "conv2", 64, 192, (27, 27), (5, 5), padding=2),
-        Layer("alexnet", "conv3", 192, 384, (13, 13), (3, 3), padding=1),
-        Layer("alexnet", "conv4", 384, 256, (13, 13), (3, 3), padding=1),
-        Layer("alexnet", "conv5", 256, 256, (13, 13), (3, 3), padding=1),
-    ]
-    vgg = [Layer("vgg16", name, c, k, (s, s), (3, 3), padding=1, count=n) for name, c, k, s, n in [
-        ("conv1_1", 3, 64, 224, 1), ("conv1_2", 64, 64, 224, 1),
-        ("conv2_1", 64, 128, 112, 1), ("conv2_2", 128, 128, 112, 1),
-        ("conv3_1", 128, 256, 56, 1), ("conv3_2-3", 256, 256, 56, 2),
-        ("conv4_1", 256, 512, 28, 1), ("conv4_2-3", 512, 512, 28, 2),
-        ("conv5_1-3", 512, 512, 14, 3)]]
-    resnet = [Layer("resnet18", name, c, k, (s, s), (3, 3), stride=st, padding=1, count=n)
-              for name, c, k, s, st, n in [
-                  ("layer1", 64, 64, 56, 1, 4),
-                  ("layer2.0.conv1", 64, 128, 56, 2, 1), ("layer2", 128, 128, 28, 1, 3),
-                  ("layer3.0.conv1", 128, 256, 28, 2, 1), ("layer3", 256, 256, 14, 1, 3),
-                  ("layer4.0.conv1", 256, 512, 14, 2, 1), ("layer4", 512, 512, 7, 1, 3)]]
-    return alexnet + vgg + resnet + _c3d_layers(c3d_frame)
-
-
-def quick_layers():
-    """A few small real layers for ``--quick``: one per family, C3D at a 28-pixel frame."""
-    wanted = {"alexnet-conv5", "resnet18-layer1", "resnet18-layer4"}
-    layers = [layer for layer in network_layers() if layer.key in wanted]
-    return layers + [layer for layer in _c3d_layers(28) if layer.name == "conv1"]
 
 
 @dataclass(frozen=True)

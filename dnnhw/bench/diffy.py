@@ -46,18 +46,21 @@ With ``--out DIR`` it writes ``diffy_bench.md`` and ``diffy_bench.json``.
 import argparse
 import dataclasses
 import json
-import math
 import os
 import platform
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from dnnhw.bench import Benchmark
-from dnnhw.golden import conv as golden_conv, diffy_published as golden
-from dnnhw.golden._checks import check_int
+from dnnhw.text import markdown_table
+from dnnhw.workloads import (
+    DEFAULT_IMAGES, HIDDEN, IMAGES, WIDTH, ConvLayer, StackSpec, add_noise, build_stack,
+    calibrate, crop_layers, first_layer_bank, image_input, load_image, prepare_image,
+    requantize, run_stack, stack_weights, to_fixed,
+)
+from dnnhw.golden import diffy_published as golden
 
 __all__ = [
     "IMAGES", "DEFAULT_IMAGES", "PAPER", "HIDDEN", "ConvLayer", "StackSpec", "load_image",
@@ -65,8 +68,6 @@ __all__ = [
     "stack_weights", "calibrate", "build_stack", "requantize", "run_stack", "crop_layers",
     "paper_tile", "diffy_pallet_cycles", "bench_image", "summarize", "render_markdown", "main",
 ]
-
-WIDTH = 16
 
 #: The paper's figures (REFERENCE.md, Mahmoud et al., MICRO 2018) on computational-imaging
 #: DNNs; the lineage figures come from the Stripes and Pragmatic papers (classification).
@@ -80,345 +81,6 @@ PAPER = {
     "stripes_over_bit_parallel": 1.92,
     "pragmatic_over_bit_parallel": 2.6,
 }
-
-
-# -- images ----------------------------------------------------------------------------------
-
-def _skimage(name):
-    def load():
-        import skimage.data
-        return getattr(skimage.data, name)()
-    return load
-
-
-def _motorcycle():
-    import skimage.data
-    return skimage.data.stereo_motorcycle()[0]
-
-
-def _grace_hopper():
-    import matplotlib.cbook
-    import matplotlib.image
-    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    return matplotlib.image.imread(path)
-
-
-#: Photographs that ship inside the installed wheels (scikit-image's ``skimage/data``
-#: directory, matplotlib's ``mpl-data/sample_data``): name -> (loader, description).
-IMAGES = {
-    "astronaut": (_skimage("astronaut"), "skimage astronaut (Eileen Collins), 512x512 RGB"),
-    "chelsea": (_skimage("chelsea"), "skimage chelsea (a cat), 300x451 RGB"),
-    "coffee": (_skimage("coffee"), "skimage coffee cup, 400x600 RGB"),
-    "rocket": (_skimage("rocket"), "skimage rocket on the launch pad, 427x640 RGB"),
-    "motorcycle": (_motorcycle, "skimage stereo_motorcycle, left view, 500x741 RGB"),
-    "ihc": (_skimage("immunohistochemistry"),
-            "skimage immunohistochemistry (microscopy), 512x512 RGB"),
-    "grace_hopper": (_grace_hopper, "matplotlib sample_data grace_hopper.jpg, 600x512 RGB"),
-    "camera": (_skimage("camera"), "skimage cameraman, 512x512 grey (as 3 equal channels)"),
-    "hubble": (_skimage("hubble_deep_field"), "skimage Hubble deep field, 872x1000 RGB"),
-}
-DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "ihc",
-                  "grace_hopper")
-
-
-def load_image(name):
-    """The named image of :data:`IMAGES` as uint8 ``(H, W, 3)``; grey images repeat.
-
-    Only files inside installed packages are read (no network).
-    """
-    if name not in IMAGES:
-        raise ValueError(f"unknown image {name!r}; known images: {', '.join(IMAGES)}")
-    image = np.asarray(IMAGES[name][0]())
-    if image.dtype != np.uint8:
-        if np.issubdtype(image.dtype, np.floating):     # matplotlib returns floats for PNG
-            image = np.clip(np.rint(image * 255), 0, 255)
-        image = image.astype(np.uint8)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image[:, :, :3])
-
-
-def prepare_image(rgb, size, mode="crop", origin=None):
-    """``(3, size, size)`` float64 whole pixel values (0..255) from a ``(H, W, 3)`` image.
-
-    ``mode="crop"``: the ``size x size`` pixels at ``origin`` ((y, x) of the top-left
-    corner; default the centre) at native resolution. ``mode="downscale"``: the mean of
-    ``f x f`` blocks of the largest central square, ``f = min(H, W) // size``, rounded to
-    whole pixels (half to even).
-    """
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3), got {rgb.shape}")
-    h, w = rgb.shape[:2]
-    if not isinstance(size, int) or size < 1 or size > min(h, w):
-        raise ValueError(f"size must be an int in 1..{min(h, w)} for a {h}x{w} image, got {size!r}")
-    if mode == "crop":
-        y0, x0 = ((h - size) // 2, (w - size) // 2) if origin is None else origin
-        if not (0 <= y0 <= h - size and 0 <= x0 <= w - size):
-            raise ValueError(f"origin {origin!r} puts a {size}x{size} crop outside the "
-                             f"{h}x{w} image")
-        block = rgb[y0:y0 + size, x0:x0 + size].astype(np.float64)
-    elif mode == "downscale":
-        f = min(h, w) // size
-        side = f * size
-        y0, x0 = (h - side) // 2, (w - side) // 2
-        block = rgb[y0:y0 + side, x0:x0 + side].astype(np.float64)
-        block = np.rint(block.reshape(size, f, size, f, 3).mean(axis=(1, 3)))
-    else:
-        raise ValueError(f"mode must be 'crop' or 'downscale', got {mode!r}")
-    return np.ascontiguousarray(block.transpose(2, 0, 1))
-
-
-def to_fixed(pixels, frac_bits=8):
-    """Pixel values 0..255 (the real value ``p / 256``) as int64 with ``frac_bits`` F
-    fractional bits: ``p * 2**(F - 8)``, rounded half to even (exact for whole pixels)."""
-    frac_bits = _check_frac_bits(frac_bits)
-    return golden.quantize(np.asarray(pixels, dtype=np.float64) / 256, WIDTH, frac_bits)
-
-
-def add_noise(pixels, sigma, seed=0):
-    """Whole 8-bit pixels plus Gaussian noise of ``sigma`` levels (fixed seed), clipped."""
-    if sigma < 0:
-        raise ValueError(f"noise must be >= 0, got {sigma!r}")
-    pixels = np.asarray(pixels, dtype=np.float64)
-    if sigma == 0:
-        return pixels
-    noise = np.random.default_rng(seed).standard_normal(pixels.shape) * sigma
-    return np.clip(np.rint(pixels + noise), 0, 255)
-
-
-def image_input(name, size, mode="crop", frac_bits=8, origin=None, noise=0.0, seed=0):
-    """Load, crop or downscale, optionally add noise, and quantize one image:
-    int64 ``(3, size, size)``. The noise seed is ``(seed, crc32(name))``."""
-    pixels = prepare_image(load_image(name), size, mode, origin)
-    return to_fixed(add_noise(pixels, noise, [seed, zlib.crc32(name.encode())]), frac_bits)
-
-
-def _check_frac_bits(frac_bits):
-    return check_int("frac_bits", frac_bits, 8, 15)
-
-
-# -- the conv stack --------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class ConvLayer:
-    """One quantized 3x3 layer.
-
-    ``weights`` int64 (K, C, 3, 3), 16-bit with ``weight_frac_bits`` fractional bits;
-    ``shift`` is the write-back shift and ``in_frac_bits`` the input's fractional bits
-    (both None until ``calibrate``).
-    """
-
-    name: str
-    weights: np.ndarray = dataclasses.field(repr=False)
-    weight_frac_bits: int
-    relu: bool = True
-    shift: int | None = None
-    in_frac_bits: int | None = None
-    stride: int = 1
-    padding: int = 1
-
-    @property
-    def in_channels(self):
-        return self.weights.shape[1]
-
-    @property
-    def out_channels(self):
-        return self.weights.shape[0]
-
-    @property
-    def out_frac_bits(self):
-        if self.shift is None:
-            return None
-        return self.in_frac_bits + self.weight_frac_bits - self.shift
-
-
-HIDDEN = ("random", "smooth")
-
-
-@dataclasses.dataclass(frozen=True)
-class StackSpec:
-    """A DnCNN-like stack: conv1 3 -> C, ``depth - 2`` hidden C -> C, last C -> 3."""
-
-    channels: int = 32
-    depth: int = 7
-    hidden: str = "random"
-    headroom: int = 1
-    seed: int = 1
-
-    def __post_init__(self):
-        check_int("channels", self.channels, 1, 256)
-        check_int("depth", self.depth, 2, 32)
-        check_int("headroom", self.headroom, 0, 8)
-        check_int("seed", self.seed, 0, 2**63 - 1)
-        if self.hidden not in HIDDEN:
-            raise ValueError(f"hidden must be one of {HIDDEN}, got {self.hidden!r}")
-
-
-_LUMA = np.array([0.299, 0.587, 0.114])
-_GAUSS = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
-_SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]) / 4      # unit step -> 1
-_DIAG = np.array([[0, 1, 2], [-1, 0, 1], [-2, -1, 0]]) / 4
-_LAPLACE = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]) / 2
-
-
-def _gabor(theta, frequency=0.3, sigma=1.0):
-    """3x3 odd (sine-phase) Gabor-like grating, zero mean, sum |g| = 2 like the Sobels."""
-    v, u = np.mgrid[-1:2, -1:2].astype(np.float64)
-    g = np.exp(-(u * u + v * v) / (2 * sigma * sigma)) * np.sin(
-        2 * np.pi * frequency * (u * np.cos(theta) + v * np.sin(theta)))
-    g -= g.mean()
-    return 2 * g / np.abs(g).sum()
-
-
-def first_layer_bank(channels):
-    """The designed conv1 filters, float64 ``(channels, 3, 3, 3)``.
-
-    In order: Gaussian smoothing of R, G, B; luma +/-Sobel x, +/-Sobel y, +/-diagonal,
-    +/-anti-diagonal, +/-Laplacian; smoothed R-G +/-, smoothed B-Y; then +/- pairs of
-    Gabor-like gratings at evenly spaced orientations. The first ``channels`` are kept.
-    """
-    check_int("channels", channels, 1, 256)
-    red, green, blue = np.eye(3)
-    bank = [(red, _GAUSS), (green, _GAUSS), (blue, _GAUSS)]
-    for spatial in (_SOBEL_X, _SOBEL_X.T, _DIAG, _DIAG[:, ::-1], _LAPLACE):
-        bank += [(_LUMA, spatial), (_LUMA, -spatial)]
-    opponent_rg = np.array([0.5, -0.5, 0.0])
-    opponent_by = np.array([-0.25, -0.25, 0.5])
-    bank += [(opponent_rg, _GAUSS), (-opponent_rg, _GAUSS), (opponent_by, _GAUSS)]
-    extra = max(0, channels - len(bank))
-    pairs = -(-extra // 2)
-    for p in range(pairs):
-        g = _gabor(np.pi * (p + 0.5) / pairs)
-        bank += [(_LUMA, g), (_LUMA, -g)]
-    return np.stack([colour[:, None, None] * spatial[None] for colour, spatial in bank[:channels]])
-
-
-def _weight_frac_bits(real):
-    """Most fractional bits (<= 15) that fit every weight in 16 bits after rounding."""
-    peak = float(np.abs(real).max())
-    bits = 15
-    while bits > 0 and round(peak * (1 << bits)) > (1 << (WIDTH - 1)) - 1:
-        bits -= 1
-    return bits
-
-
-def _quantized_layer(name, real, relu):
-    bits = _weight_frac_bits(real)
-    return ConvLayer(name, golden.quantize(real, WIDTH, bits), bits, relu)
-
-
-def stack_weights(spec=StackSpec()):
-    """The layers of ``spec`` with 16-bit weights, not yet calibrated (see module docstring)."""
-    rng = np.random.default_rng(spec.seed)
-    c = spec.channels
-    layers = [_quantized_layer("conv1", first_layer_bank(c), True)]
-    for i in range(2, spec.depth):
-        if spec.hidden == "random":
-            real = rng.standard_normal((c, c, 3, 3)) * math.sqrt(2 / (9 * c))
-        else:
-            real = rng.standard_normal((c, c, 1, 1)) * math.sqrt(2 / c) * _GAUSS
-        layers.append(_quantized_layer(f"conv{i}", real, True))
-    real = rng.standard_normal((3, c, 3, 3)) * math.sqrt(1 / (9 * c))
-    layers.append(_quantized_layer(f"conv{spec.depth}", real, False))
-    return layers
-
-
-def requantize(acc, shift, relu=True, width=WIDTH):
-    """What a layer writes back: ``saturate(relu(acc + 2**(shift-1)) >> shift)``.
-
-    ``dnnhw.golden.conv.requantize`` (round half up, saturate to signed ``width`` bits)
-    after an optional ReLU. Returns ``(values, saturated)`` with the count of saturated
-    outputs.
-    """
-    acc = np.asarray(acc, dtype=np.int64)
-    if relu:
-        # The same before the rounding shift as after it: the shift is monotone and
-        # rounds 0 to 0.
-        acc = np.maximum(acc, 0)
-    rounded = golden_conv.requantize(acc, shift=shift, out_bits=64)      # no saturation
-    values = golden_conv.requantize(rounded, shift=0, out_bits=width)    # saturation only
-    return values, int(np.count_nonzero(values != rounded))
-
-
-def _accumulate(x, layer):
-    return golden.diffy_conv2d(x, layer.weights, layer.stride, layer.padding, width=WIDTH)
-
-
-def calibrate(layers, inputs, headroom=1, in_frac_bits=8):
-    """Set every layer's shift from calibration ``inputs`` (a list of (3, H, W) tensors).
-
-    Layer by layer: the shift is the smallest ``s >= 0`` with
-    ``max(relu(acc)) >> s <= 2**(15 - headroom) - 1`` over all inputs (``max |acc|`` on the
-    last layer, which has no ReLU); the calibration inputs then move on requantized.
-    Returns new layers.
-    """
-    check_int("headroom", headroom, 0, 8)
-    _check_frac_bits(in_frac_bits)
-    xs = [np.asarray(x, dtype=np.int64) for x in inputs]
-    if not xs:
-        raise ValueError("calibrate needs at least one input")
-    out, frac = [], in_frac_bits
-    limit_bits = WIDTH - 1 - headroom
-    for layer in layers:
-        accs = [_accumulate(x, layer) for x in xs]
-        peak = max(int((np.maximum(a, 0) if layer.relu else np.abs(a)).max()) for a in accs)
-        shift = max(0, peak.bit_length() - limit_bits)
-        layer = dataclasses.replace(layer, shift=shift, in_frac_bits=frac)
-        out.append(layer)
-        frac = layer.out_frac_bits
-        xs = [requantize(a, shift, layer.relu)[0] for a in accs]
-    return out
-
-
-def build_stack(spec, calibration, in_frac_bits=8):
-    """``stack_weights(spec)`` calibrated on ``calibration`` with ``spec.headroom``."""
-    return calibrate(stack_weights(spec), calibration, spec.headroom, in_frac_bits)
-
-
-def run_stack(x_int, layers):
-    """Run the stack on ``x_int`` (C, H, W). Returns ``(inputs, output, saturated)``:
-    the input of every layer, the last layer's output and per-layer saturation counts."""
-    inputs, saturated = [], []
-    x = np.asarray(x_int, dtype=np.int64)
-    for layer in layers:
-        if layer.shift is None:
-            raise ValueError(f"layer {layer.name} has no shift: calibrate the stack first")
-        inputs.append(x)
-        x, sat = requantize(_accumulate(x, layer), layer.shift, layer.relu)
-        saturated.append(sat)
-    return inputs, x, saturated
-
-
-def crop_layers(image="astronaut", size=8, channels=4, depth=3, *, origin=None, frac_bits=8,
-                seed=1, mode="crop", hidden="random", headroom=1, noise=0.0,
-                return_layers=False):
-    """Layer inputs of a small crop through a small stack, for an RTL testbench to replay.
-
-    Crops ``size x size`` pixels of ``image`` (one of :data:`IMAGES`; ``origin`` (y, x) of
-    the top-left corner, default the centre; ``mode="downscale"`` block-averages instead),
-    optionally adds ``noise``, quantizes to 16 bits with ``frac_bits`` fractional bits
-    (default 8: ``x_int`` is the 8-bit pixel), and runs the ``depth``-layer stack of
-    ``StackSpec(channels, depth, hidden, headroom, seed)`` calibrated on this crop
-    (conv1 3 -> channels, hidden channels -> channels, last channels -> 3; all 3x3).
-
-    Returns one ``(x_int, w_int, stride, padding)`` tuple per layer, in order: ``x_int``
-    int64 ``(C, size, size)`` is that layer's input (signed 16-bit values; the first is
-    the image, every next one the previous layer's requantized output), ``w_int`` int64
-    ``(K, C, 3, 3)`` its 16-bit weights, ``stride`` 1, ``padding`` 1. Replay a layer with
-    ``dnnhw.golden.diffy_published.diffy_conv2d(x_int, w_int, stride, padding)`` (the raw
-    accumulator) or the cycle models (``diffy_cycles(x_int, w_int, stride, padding)``
-    etc.). With ``return_layers=True`` it returns ``(tuples, layers)``: the
-    :class:`ConvLayer` list carries each layer's ``shift`` and ``relu``, and
-    ``requantize(acc, layer.shift, layer.relu)[0]`` is the next layer's ``x_int``.
-    """
-    spec = StackSpec(channels, depth, hidden, headroom, seed)
-    x = image_input(image, size, mode, frac_bits, origin, noise, seed)
-    layers = build_stack(spec, [x], frac_bits)
-    inputs, _, _ = run_stack(x, layers)
-    tuples = [(xi, layer.weights.copy(), layer.stride, layer.padding)
-              for xi, layer in zip(inputs, layers)]
-    return (tuples, layers) if return_layers else tuples
 
 
 # -- measurement -----------------------------------------------------------------------------
@@ -532,12 +194,6 @@ def summarize(records):
 
 # -- report ----------------------------------------------------------------------------------
 
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _x(value):
     return f"{value:.2f}x"
 
@@ -568,7 +224,7 @@ def render_comparison(total):
          f"{total['diffy_cycles_per_pallet']:.2f} (median {total['diffy_median_pallet_cycles']}, "
          f"{_pct(total['diffy_one_cycle_pallets'])} take 1 cycle)"],
     ]
-    return _table(["", "paper", "measured"], rows)
+    return markdown_table(["", "paper", "measured"], rows)
 
 
 def _layer_row(name, lay, a, records):
@@ -631,13 +287,13 @@ def render_markdown(meta, records, summary):
         "Cycles in millions (one 16-tile accelerator). \"pallet\": Diffy's mean cycles per "
         "pallet and the share of pallets taking one cycle.",
         "",
-        _table(["layer", "shape", "Fw / s / F_out", "terms raw", "terms delta", "zeros raw",
+        markdown_table(["layer", "shape", "Fw / s / F_out", "terms raw", "terms delta", "zeros raw",
                 "zeros delta", "Stripes bits", "BP Mcyc", "Stripes", "Pragmatic", "Diffy",
                 "pallet", "1-cycle", "Diffy/BP", "Diffy/Stripes", "Diffy/Pragmatic"],
                [_layer_row(lay["name"], lay, summary["per_layer"][lay["name"]], records)
                 for lay in layers]),
         "", "## Per image (all layers)", "",
-        _table(["image", "terms raw", "terms delta", "zeros raw", "zeros delta",
+        markdown_table(["image", "terms raw", "terms delta", "zeros raw", "zeros delta",
                 "Diffy/BP", "Diffy/Stripes", "Diffy/Pragmatic", "Pragmatic/BP"],
                [[name] + _summary_cells(a) for name, a in summary["per_image"].items()]
                + [["**all**"] + _summary_cells(summary["total"], bold=True)]),
