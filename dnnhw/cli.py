@@ -8,7 +8,9 @@ message naming what is wrong; anything else is a bug and keeps its traceback.
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .catalog import ParameterError, get_core
@@ -254,9 +256,17 @@ def build_parser():
     return parser
 
 
+def _terminate(signum, frame):
+    # A SIGTERM (kill, a CI timeout) takes the Ctrl-C path: the job processes, each in a
+    # process group of its own, are killed, and the store keeps what finished.
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     """Run the command line ``argv``; return the exit status (argparse's own usage errors
     and ``--help`` included, so that callers get a status, never a ``SystemExit``)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return _main(argv)
     except SystemExit as exit:

@@ -320,3 +320,29 @@ def test_jobs_start_largest_first(flowcat, tmp_path, monkeypatch):
                        "synth core-a width=8 ice40-hx8k"]
     assert executor.job_cost(jobs[1], 100) > executor.job_cost(jobs[0], 100) > \
         executor.job_cost(Job("sim", "core-a", simulator="verilator"), 100)
+
+
+def test_sigterm_stops_the_flow_and_its_job_processes(flowcat, tmp_path):
+    """kill (SIGTERM) of a running flow takes the Ctrl-C path: no job process outlives it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    flow = subprocess.Popen([sys.executable, "-m", "dnnhw.cli", "--catalog", "flowcat:SLEEPY",
+                             "flow", "--skip-synth", "--quiet", "--build-dir", str(tmp_path / "b"),
+                             "-o", str(tmp_path / "r")], env=env, stderr=subprocess.PIPE, text=True)
+    spec = tmp_path / "b" / "jobs"
+    started = time.monotonic()
+    while not list(spec.glob("*/spec.json")) and time.monotonic() - started < 60:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    mine = f"dnnhw.flow.worker {tmp_path}"     # this flow's job processes, by their spec path
+    children = subprocess.run(["pgrep", "-f", mine], capture_output=True, text=True).stdout.split()
+    assert children, "the job process did not start"
+    flow.send_signal(signal.SIGTERM)
+    assert flow.wait(30) == 130
+    assert "interrupted" in flow.stderr.read()
+    time.sleep(0.5)
+    alive = subprocess.run(["pgrep", "-f", mine], capture_output=True, text=True).stdout.split()
+    assert not alive
