@@ -1,34 +1,23 @@
 """The dependency rules between dnnhw's layers, and the rule that no generic code names
 a core: each holds for every file, so a new file cannot break it unseen."""
 
-import ast
 import sys
 from pathlib import Path
 
 import pytest
 
 from dnnhw.catalog import CORES
+from dnnhw.flow.sources import imports
 
 ROOT = Path(__file__).resolve().parent.parent / "dnnhw"
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 
 def _imports(path):
-    """``(absolute module name, line)`` of every import in ``path``, relative ones
-    resolved against its package."""
-    package = ".".join(("dnnhw",) + path.relative_to(ROOT).parent.parts)
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, node.lineno
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1])
-                name = f"{base}.{node.module}" if node.module else base
-            else:
-                name = node.module
-            yield name, node.lineno
+    """``(absolute module name, line)`` of every import in ``path``."""
+    parts = ("dnnhw",) + path.relative_to(ROOT).with_suffix("").parts
+    is_package = parts[-1] == "__init__"
+    return imports(path, ".".join(parts[:-1] if is_package else parts), is_package)
 
 
 def _allowed(name, rules):

