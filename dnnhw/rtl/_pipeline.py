@@ -1,6 +1,45 @@
 """Pipeline helpers shared by the rtl components."""
 
 from amaranth.hdl import Signal
+from amaranth.lib import wiring
+from amaranth.utils import ceil_log2
+
+from ._checks import check_bool, check_int
+
+
+class LaneNetwork(wiring.Component):
+    """Base of the log-depth lane networks (the bubble collapser and expander): their
+    parameters, checked once, and the stage count.
+
+    Subclasses define ``members()``, their signature's members, which may read the
+    checked parameters.
+
+    Parameters
+    ----------
+    lanes : int
+        Vector length, 2..1024.
+    width : int
+        Bits per element, 1..64.
+    registered : bool
+        One register per stage (pipelined) or none (combinational).
+    """
+
+    def __init__(self, *, lanes, width, registered=False):
+        check_int("lanes", lanes, 2, 1024)
+        check_int("width", width, 1, 64)
+        check_bool("registered", registered)
+        self._lanes = lanes
+        self._width = width
+        self._registered = registered
+        super().__init__(self.members())
+
+    def members(self):
+        raise NotImplementedError
+
+    @property
+    def stages(self):
+        """Network levels: ``ceil(log2(lanes))``."""
+        return ceil_log2(self._lanes)
 
 
 def delay_line(m, value, cycles, name, *, reset=False):

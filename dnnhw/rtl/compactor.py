@@ -1,16 +1,15 @@
 from amaranth.hdl import Signal, Module, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._checks import check_bool, check_int
-from ._pipeline import network_stage
+from ._pipeline import LaneNetwork, network_stage
 
 
 __all__ = ["BubbleCollapser"]
 
 
-class BubbleCollapser(wiring.Component):
+class BubbleCollapser(LaneNetwork):
     """Bubble-collapsing shifter: packs the kept elements of a vector to its low end.
 
     Element ``j`` is kept when ``keep[j]`` is set and must then move down by
@@ -42,27 +41,18 @@ class BubbleCollapser(wiring.Component):
     packed : Out(ArrayLayout(width, lanes))
     """
 
-    def __init__(self, *, lanes, width, registered=False):
-        check_int("lanes", lanes, 2, 1024)
-        check_int("width", width, 1, 64)
-        check_bool("registered", registered)
-        self._lanes = lanes
-        self._width = width
-        self._registered = registered
-        super().__init__({
+    def members(self):
+        lanes, width = self._lanes, self._width
+        return {
             "elements": In(data.ArrayLayout(unsigned(width), lanes)),
             "keep": In(lanes),
             "shift": In(data.ArrayLayout(unsigned(self.shift_bits), lanes)),
             "packed": Out(data.ArrayLayout(unsigned(width), lanes)),
-        })
+        }
 
     @property
     def shift_bits(self):
         return max(1, ceil_log2(self._lanes))
-
-    @property
-    def stages(self):
-        return ceil_log2(self._lanes)
 
     @property
     def latency(self):

@@ -1,10 +1,9 @@
 from amaranth.hdl import Signal, Module, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._checks import check_bool, check_int
-from ._pipeline import delay_line, network_stage
+from ._pipeline import LaneNetwork, delay_line, network_stage
 
 from .prefix_sum import PrefixCount
 from .compactor import BubbleCollapser
@@ -13,7 +12,7 @@ from .compactor import BubbleCollapser
 __all__ = ["BubbleExpander"]
 
 
-class BubbleExpander(wiring.Component):
+class BubbleExpander(LaneNetwork):
     """Bubble-inserting shifter: the inverse of :class:`BubbleCollapser`.
 
     ``elements[j]`` becomes ``packed[i]`` when ``mask[j]`` is set and ``j`` is the ``i``-th
@@ -43,22 +42,13 @@ class BubbleExpander(wiring.Component):
     elements : Out(ArrayLayout(width, lanes))
     """
 
-    def __init__(self, *, lanes, width, registered=False):
-        check_int("lanes", lanes, 2, 1024)
-        check_int("width", width, 1, 64)
-        check_bool("registered", registered)
-        self._lanes = lanes
-        self._width = width
-        self._registered = registered
-        super().__init__({
+    def members(self):
+        lanes, width = self._lanes, self._width
+        return {
             "packed": In(data.ArrayLayout(unsigned(width), lanes)),
             "mask": In(lanes),
             "elements": Out(data.ArrayLayout(unsigned(width), lanes)),
-        })
-
-    @property
-    def stages(self):
-        return ceil_log2(self._lanes)
+        }
 
     @property
     def latency(self):
