@@ -11,6 +11,7 @@ reaches and encodings. ``pytest -m slow``: larger tiles and larger layers.
 import pytest
 
 from dnnhw.flow.tasks import run_testbench
+from dnnhw.rtl.diffy_tile import DiffyTile
 
 
 MODES = ["diffy", "pragmatic", "stripes", "bitparallel"]
@@ -45,14 +46,15 @@ def _id(params):
 
 def check(res):
     assert res["passed"], res.get("error")
-    assert res["latency"]["measured"] == res["latency"]["sidecar"] == 6
+    latency = DiffyTile.LATENCY   # the component's own figure; the sidecar must agree
+    assert res["latency"]["measured"] == res["latency"]["sidecar"] == latency
     kernels, strides = set(), set()
     for run in res["layers"]:
         kernels.add(run["layer"]["kernel"])
         strides.add(run["layer"]["stride"])
         free, stalled = run["stall_free"], run["random_stalls"]
         assert free["steps_measured"] == free["steps_model"] == stalled["steps_measured"]
-        assert free["span"] == free["steps_model"] + 6 - 1
+        assert free["span"] == free["steps_model"] + latency - 1
         assert stalled["idle"] > 0 and stalled["backpressure"] > 0
         assert stalled["cycles"] >= free["cycles"]
     assert kernels == {1, 3} and strides == {1, 2}
