@@ -368,6 +368,8 @@ def decompress_stream(words, lengths, lasts, *, width, malformed="raise"):
                     raise ZVCFormatError(f"{where}: word {k} has no last and length "
                                          f"{lengths[k]}; every word but a frame's last "
                                          f"holds N = {lanes} valid slots")
+            if lengths[b - 1] == 0 and b - a == 1:
+                raise ZVCFormatError(f"{where}: an empty frame (its only word has length 0)")
             if not 1 <= lengths[b - 1] <= lanes:
                 raise ZVCFormatError(f"{where}: word {b - 1}, the frame's last, has length "
                                      f"{lengths[b - 1]}; it holds 1..{lanes} valid slots")
