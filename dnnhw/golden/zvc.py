@@ -292,7 +292,7 @@ def _frame_slots(words, lengths, lasts, lanes, first):
     return slots, defects
 
 
-def _decode_slots(slots, lanes, width, terminated, out, frame, defects):
+def _decode_slots(slots, lanes, width, terminated, out, defects):
     """Contract steps 2 and 3: windows from a frame's valid slots, appended to ``out``."""
     m = mask_slots(lanes, width)
     total, pos, count = len(slots), 0, 0
@@ -383,7 +383,7 @@ def decompress_stream(words, lengths, lasts, *, width, malformed="raise"):
     for f, (a, b, terminated) in enumerate(frames):
         slots, defects = _frame_slots(words[a:b], lengths[a:b], lasts[a:b], lanes, a)
         out = []
-        count, pending = _decode_slots(slots, lanes, width, terminated, out, f, defects)
+        count, pending = _decode_slots(slots, lanes, width, terminated, out, defects)
         bad = terminated and bool(defects)
         for window, is_last in out:
             sticky = sticky or (is_last and bad)
