@@ -139,3 +139,82 @@ def test_compressor_handshake_is_registered():
     sim.add_testbench(bench)
     sim.run()
     assert seen["ready_low"] > 10  # the credit did hold the input
+
+
+# --- the decompressor's malformed-input contract ---------------------------------------
+# Every hand-made case of dnnhw.sim.zvc_data (each malformed class that can occur at the
+# geometry, plus controls), after a well-formed frame and followed by one (recovery), and
+# random corruptions of compressed frames: windows, `last` and `error` at every output
+# transfer equal to the golden model's hardware mode under each stall pattern (and so
+# identical across them), `error` sticky after the stream. The DUT is reset between cases.
+
+from dnnhw.sim.zvc_data import corrupted_stream, frames_stream, malformed_cases  # noqa: E402
+
+STALLS = {
+    "full": (None, None),
+    "random": (0.3, 0.3),
+    "bursts": ({"name": "bursts", "go": 3, "stall": 2}, {"name": "bursts", "go": 4, "stall": 3}),
+    "slow sink": (None, {"name": "every", "n": 4}),
+}
+MALFORMED_POINTS = [(4, 8), (8, 16), (16, 8), pytest.param(32, 8, marks=pytest.mark.slow)]
+
+
+def _check_against_contract(streams, segments, width):
+    for k, (stream, seg) in enumerate(zip(streams, segments)):
+        d = stream.decode(width)
+        got = [[int(x) for x in p.data] for p in seg.out]
+        assert got == d.windows.tolist(), f"stream {k}: windows"
+        assert [int(p.last) for p in seg.out] == d.last.astype(int).tolist(), f"stream {k}: last"
+        assert [s["error"] for s in seg.samples] == d.error_at.astype(int).tolist(), \
+            f"stream {k}: error at the transfers"
+        assert seg.after["error"] == int(d.error), f"stream {k}: error after"
+
+
+@pytest.mark.parametrize("stalls", list(STALLS))
+@pytest.mark.parametrize("lanes,width", MALFORMED_POINTS)
+def test_decompressor_malformed_cases(lanes, width, stalls, simulate_streams):
+    rng = np.random.default_rng([lanes, width])
+    before = frames_stream([_frames(lanes, width, rng, count=1)[0][:1]], width)
+    after = frames_stream(_frames(lanes, width, rng, count=1), width)
+    cases = malformed_cases(lanes, width)
+    streams = [before + case.stream + after for case in cases]
+    source, sink = STALLS[stalls]
+    segments = simulate_streams(ZVCDecompressor(lanes=lanes, width=width),
+                                [s.beats() for s in streams], source=source, sink=sink,
+                                seed=lanes + width, sample=("error",))
+    _check_against_contract(streams, segments, width)
+    for case, seg in zip(cases, segments):
+        # The error is the case's own: clear after the well-formed frame before it.
+        assert seg.samples[0]["error"] == 0
+        assert seg.after["error"] == int(case.cls != "well-formed"), case
+
+
+@pytest.mark.parametrize("stalls", list(STALLS))
+@pytest.mark.parametrize("lanes,width", MALFORMED_POINTS)
+def test_decompressor_random_corruptions(lanes, width, stalls, simulate_streams):
+    rng = np.random.default_rng([lanes, width, 8])
+    streams = [corrupted_stream(rng, lanes, width, frames=5)[0] for _ in range(6)]
+    source, sink = STALLS[stalls]
+    segments = simulate_streams(ZVCDecompressor(lanes=lanes, width=width),
+                                [s.beats() for s in streams], source=source, sink=sink,
+                                seed=3 * lanes + width, sample=("error",))
+    _check_against_contract(streams, segments, width)
+
+
+def test_decompressor_error_rises_with_the_bad_frames_last_window(simulate_streams):
+    # Frames: good, bad (non-zero padding), good. `error` is 0 while the first frame and
+    # the bad frame's first window are offered, 1 from the bad frame's last window on,
+    # even though the bad word is taken long before (slow sink: the input runs ahead).
+    lanes, width = 4, 8
+    good = frames_stream([np.array([[1, 2, 3, 4], [0, 0, 5, 0]], dtype=np.uint64)], width)
+    from dnnhw.sim.zvc_data import Stream
+    bad = Stream([[0b0011, 7, 8, 0b0001], [9, 6, 0, 0]], [4, 1], [0, 1], lanes)
+    bad.words[1, 2] = 3                                 # padding past length 1
+    stream = good + bad + good
+    seg, = simulate_streams(ZVCDecompressor(lanes=lanes, width=width), [stream.beats()],
+                            sink={"name": "every", "n": 6}, sample=("error",))
+    got = [([int(x) for x in p.data], int(p.last), s["error"])
+           for p, s in zip(seg.out, seg.samples)]
+    assert got == [([1, 2, 3, 4], 0, 0), ([0, 0, 5, 0], 1, 0),
+                   ([7, 8, 0, 0], 0, 0), ([9, 0, 0, 0], 1, 1),
+                   ([1, 2, 3, 4], 0, 1), ([0, 0, 5, 0], 1, 1)]

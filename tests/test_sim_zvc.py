@@ -1,9 +1,16 @@
 """cocotb runs of the ZVC cores (compressor, decompressor, loopback) against the golden
-model, through ``dnnhw.sim.runner.run_testbench`` with Verilator.
+model, through ``dnnhw.sim.runner.run_testbench`` with Verilator (and Icarus).
 
 Default run: three parameter points (one build per core and point, reused across runs
 through the build stamp). ``pytest -m slow``: the full lanes x width sweep, with a
 10,000-window round trip under random stalls per point (120,000 windows in all).
+
+The decompressor's malformed-input contract (issue 16): every decompressor run includes
+the bench's ``malformed`` test (every hand-made case of every class that can occur at the
+geometry, plus random corrupted streams, under five stall patterns; see
+``dnnhw/sim/zvc.py``), checked by ``check_malformed``. Default: 4x8, 8x16, 32x32 (full
+bench) and 4x16, 8x8, 16x8 (malformed only) on Verilator, 4x8 (full), 8x16 and 16x8 on
+Icarus; slow: every point on Verilator, 4x16, 8x8, 32x8, 32x32 on Icarus.
 
 Builds go to ``$DNNHW_BUILD_ROOT`` or ``<repo>/dnnhw-build`` (git-ignored; the
 ``build_root`` fixture of ``conftest.py``), so a second session reuses them. One cocotb
@@ -13,6 +20,7 @@ module, ``dnnhw.sim.zvc``, serves the three cores (it reads the core from the si
 import pytest
 
 from dnnhw.flow.tasks import run_testbench
+from dnnhw.golden.zvc import MALFORMED_CLASSES, mask_slots
 from dnnhw.sim.runner import icarus_available
 
 
@@ -59,8 +67,34 @@ def check_compress(res, lanes):
         assert r["latency_item_min"] == res["latency"]["sidecar"], (density, r)
 
 
-def check_decompress(res, lanes):
+def check_malformed(res, lanes, width):
+    """The ``malformed`` record: every case and random stream under at least the four
+    required stall patterns, identical across them, equal to the golden model's hardware
+    mode, the frame after each case intact; every class that can occur here covered."""
+    assert res["passed"], res.get("error")
+    mal = res["malformed"]
+    assert {"full rate", "random", "bursty", "slow sink"} <= set(mal["patterns"])
+    m = mask_slots(lanes, width)
+    possible = {c for c in MALFORMED_CLASSES
+                if not (c == "truncated mask" and m == 1)
+                and not (c == "mask bits past N" and m * width == lanes)}
+    assert {c["class"] for c in mal["cases"]} == possible | {"well-formed"}
+    for case in mal["cases"]:
+        assert case["identical_across_patterns"] and case["matches_golden"], case
+        assert case["recovered"], case
+        malformed = case["class"] != "well-formed"
+        assert case["error"] == int(malformed), case
+        assert (case["golden"] == "well-formed") != malformed, case
+        assert case["last_at"] == [case["out_windows"] - 1], case
+    rnd = mal["random"]
+    assert rnd["all_identical"] and rnd["all_match_golden"]
+    assert rnd["streams"] >= 20 and rnd["malformed_frames"] >= rnd["streams"]
+    return len(mal["cases"]), len(mal["patterns"])
+
+
+def check_decompress(res, lanes, width):
     _check_common(res)
+    check_malformed(res, lanes, width)
     for density, r in res["throughput"].items():
         assert r["out_beats"] >= THROUGHPUT_WINDOWS
         # min(1 window, N input slots) per cycle.
@@ -92,7 +126,7 @@ def test_compress(lanes, width, build_root):
 
 @pytest.mark.parametrize("lanes,width", POINTS, ids=_ids(POINTS))
 def test_decompress(lanes, width, build_root):
-    check_decompress(_run("zvc-decompress", lanes, width, build_root), lanes)
+    check_decompress(_run("zvc-decompress", lanes, width, build_root), lanes, width)
 
 
 @pytest.mark.parametrize("lanes,width", POINTS, ids=_ids(POINTS))
@@ -111,6 +145,58 @@ def test_icarus(core, build_root):
                                 "densities": [0.0, 0.5, 1.0]})
     assert res["passed"]
     assert res["latency"]["measured"] == res["latency"]["sidecar"]
+    if core == "zvc-decompress":
+        check_malformed(res, 4, 8)
+
+
+# --- the malformed-input contract at more geometries -------------------------------------
+
+MALFORMED_ONLY = [(4, 16), (8, 8), (16, 8)]        # the others run it in test_decompress
+ICARUS_MALFORMED = [(8, 16), (16, 8)]
+SLOW_ICARUS_MALFORMED = [(4, 16), (8, 8), (32, 8), (32, 32)]
+
+
+def _malformed(lanes, width, build_root, sim="verilator"):
+    res = run_testbench("zvc-decompress", {"lanes": lanes, "width": width}, sim=sim,
+                        build_root=build_root, testcase="malformed")
+    assert set(res["tests"]) == {"malformed"}
+    return check_malformed(res, lanes, width)
+
+
+@pytest.mark.parametrize("lanes,width", MALFORMED_ONLY, ids=_ids(MALFORMED_ONLY))
+def test_malformed(lanes, width, build_root):
+    _malformed(lanes, width, build_root)
+
+
+@pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog (iverilog) not installed")
+@pytest.mark.parametrize("lanes,width", ICARUS_MALFORMED, ids=_ids(ICARUS_MALFORMED))
+def test_malformed_icarus(lanes, width, build_root):
+    _malformed(lanes, width, build_root, sim="icarus")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog (iverilog) not installed")
+@pytest.mark.parametrize("lanes,width", SLOW_ICARUS_MALFORMED, ids=_ids(SLOW_ICARUS_MALFORMED))
+def test_slow_malformed_icarus(lanes, width, build_root):
+    _malformed(lanes, width, build_root, sim="icarus")
+
+
+def test_malformed_rows():
+    """The table rows come from the record, not from the bench's code."""
+    from dnnhw.sim.zvc import malformed_rows
+    record = {"malformed": {"cases": [
+        {"class": "length 0", "description": "d", "golden": "frame 0: word 1 ...",
+         "out_windows": 2, "last_at": [1], "error": 1, "identical_across_patterns": True,
+         "matches_golden": True, "recovered": True},
+        {"class": "truncated mask", "description": "e", "golden": "frame 0: ends inside",
+         "out_windows": 3, "last_at": [0, 2], "error": 0, "identical_across_patterns": False,
+         "matches_golden": False, "recovered": True}]}}
+    rows = malformed_rows(record)
+    assert rows[0] == {"class": "length 0", "description": "d", "golden": "frame 0: word 1 ...",
+                       "rtl": "2 window(s), last on 2, error 1"}
+    assert rows[1]["rtl"] == ("3 window(s), last on 1, 3, error 0 (differs across stall "
+                              "patterns) (differs from the golden model)")
+    assert malformed_rows(record["malformed"]) == rows
 
 
 # --- slow: the full sweep --------------------------------------------------------------
@@ -124,7 +210,7 @@ def test_sweep_compress(lanes, width, build_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("lanes,width", SWEEP, ids=_ids(SWEEP))
 def test_sweep_decompress(lanes, width, build_root):
-    check_decompress(_run("zvc-decompress", lanes, width, build_root), lanes)
+    check_decompress(_run("zvc-decompress", lanes, width, build_root), lanes, width)
 
 
 @pytest.mark.slow
@@ -136,7 +222,54 @@ def test_sweep_round_trip(lanes, width, build_root):
     check_loopback(res, lanes, SLOW_ROUND_TRIP)
 
 
-# --- the testbench catches a wrong word ------------------------------------------------
+# --- the testbench catches a wrong word, and a timing-dependent error flag ---------------
+
+def test_malformed_catches_a_late_error_flag(build_root, tmp_path):
+    """A decompressor whose ``error`` is registered once more (a cycle late) shows the
+    right flag after every case, but not at the transfer of a malformed frame's last
+    window under full rate, while a slow sink hides the delay: the bench must fail it,
+    for the error at that transfer and for the difference across stall patterns."""
+    from amaranth import Module, Signal
+    from amaranth.back import verilog
+    from amaranth.lib import wiring
+    from dnnhw.catalog import get_core
+    from dnnhw.generate import describe
+    from dnnhw.sim.runner import TestbenchFailure, run_verilog
+
+    params = {"lanes": 4, "width": 8}
+    inner_class = get_core("zvc-decompress").component_class()
+
+    class LateError(wiring.Component):
+        def __init__(self):
+            self.inner = inner_class(**params)
+            super().__init__(self.inner.signature)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.inner = inner = self.inner
+            wiring.connect(m, wiring.flipped(self.i), inner.i)
+            wiring.connect(m, inner.o, wiring.flipped(self.o))
+            late = Signal()
+            m.d.sync += late.eq(inner.error)
+            m.d.comb += self.error.eq(late)
+            return m
+
+    mutant = LateError()
+    module = "dnnhw_test_zvc_decompress_late_error"
+    v_path = tmp_path / f"{module}.v"
+    v_path.write_text(verilog.convert(mutant, name=module, emit_src=False))
+    sidecar = describe(mutant, core="zvc-decompress", module=module, params=params)
+    sidecar["latency"] = mutant.inner.latency
+    with pytest.raises(TestbenchFailure, match="break the contract") as info:
+        run_verilog(v_path, sidecar, "dnnhw.sim.zvc", build_root=build_root,
+                    testcase="malformed")
+    assert "error was 0 at output window" in str(info.value)
+    cases = info.value.results["malformed"]["cases"]
+    bad = [c for c in cases if c["class"] != "well-formed"]
+    assert all(not c["matches_golden"] for c in bad)
+    assert all(not c["identical_across_patterns"] for c in bad)
+    assert all(c["error"] == 1 for c in bad)      # the final flag alone would not tell
+
 
 def test_mutant_is_caught(build_root, tmp_path):
     """A compressor whose frame-final words carry one flipped bit must fail the check."""

@@ -19,6 +19,41 @@ The ZV word format, shared bit for bit with ``dnnhw.rtl.zvc``:
 Slot-granular packing keeps the hardware's shifters in units of whole elements; it costs
 ``M*W - N`` bits per window over bit-granular packing, none for the paper's 32 x 32-bit
 window (128 B in, 4 B .. 132 B out).
+
+Malformed input
+---------------
+A compressed *stream* is a sequence of words ``(data, length, last)``; a frame is the words
+up to and including one with ``last``. A frame is well formed when every word without
+``last`` has ``length`` N, its last word has ``length`` 1..N and zero slots past it, and its
+valid slots split exactly into compressed windows whose masks have no bit at or past N.
+:func:`decompress_frame` and :func:`decompress_stream` raise :class:`ZVCFormatError` on
+anything else. ``decompress_stream(..., malformed="hardware")`` returns instead what
+:class:`dnnhw.rtl.zvc.ZVCDecompressor` emits for any input, by this contract (the
+README's "The ZV format" states it too):
+
+1. *A frame's valid slots.* A word without ``last`` gives its N slots, whatever its
+   ``length`` (**short non-last word**: ``length`` < N; **length > N**; both malformed).
+   The last word gives its first ``length`` slots; with ``length`` > N all N (**length
+   > N**); with ``length`` 0 one slot of value zero (**length 0**, or an **empty frame**
+   when it is the frame's only word). Non-zero slots past the valid ones are ignored
+   (**non-zero padding**). So every frame has at least one valid slot.
+2. *Windows.* From the first valid slot, one window at a time: if fewer than M valid slots
+   are left, an all-zero window (**truncated mask**; only when M > 1). Else the M mask
+   slots; mask bits at or past N are ignored (**mask bits past N**; only when M*W > N);
+   the window's elements follow its mask; those missing past the frame's last valid slot
+   are zero (**truncated window**).
+3. *last.* The window in which the frame's valid slots end carries ``last`` (the one
+   that ends exactly at the last valid slot, a truncated window, or the all-zero window of
+   a truncated mask); decoding resumes at the next frame's first word. So every input
+   frame gives one output frame, and the next frame decodes intact. A window that ends
+   exactly at the end of a word without ``last`` never carries ``last``.
+4. *error.* A frame is malformed when any class above occurs in it. The sticky ``error``
+   output rises in the first cycle in which the output offers the window carrying the
+   ``last`` of a malformed frame, and stays 1 until reset; at every output transfer it
+   is therefore 1 exactly when a malformed frame has ended at or before that window,
+   whatever the stalls.
+5. *A frame without last* (the stream stops inside a frame): the windows whose slots
+   have all arrived come out, without ``last``; the rest waits.
 """
 
 import zlib
@@ -29,7 +64,8 @@ from dnnhw.spec.zvc import LANES, WIDTHS
 
 
 __all__ = [
-    "ZVCFormatError", "mask_slots", "compress_window", "compress_frame", "decompress_frame",
+    "ZVCFormatError", "MALFORMED_CLASSES", "DecodedStream", "mask_slots", "compress_window",
+    "compress_frame", "decompress_frame", "decompress_stream",
     "zv_compressed_bits", "rl_compressed_bits", "zl_compressed_bits", "compression_ratios",
     "relu_like", "WIDTHS", "LANES",
 ]
@@ -37,6 +73,12 @@ __all__ = [
 
 class ZVCFormatError(ValueError):
     """Compressed data that does not decode: truncated frame, mask / length mismatch."""
+
+
+#: The malformed-input classes of the contract (module docstring), in its order.
+MALFORMED_CLASSES = ("short non-last word", "length > N", "length 0", "empty frame",
+                     "non-zero padding", "truncated mask", "mask bits past N",
+                     "truncated window")
 
 
 def _check_geometry(lanes, width):
@@ -102,7 +144,7 @@ def decompress_frame(words, last_length, *, width):
     lanes = words.shape[1]
     _check_geometry(lanes, width)
     if not 1 <= last_length <= lanes:
-        raise ValueError(f"last_length must be in 1..{lanes}, got {last_length}")
+        raise ZVCFormatError(f"last_length must be in 1..{lanes}, got {last_length}")
     words = words.astype(np.uint64)
     if words.max() >> np.uint64(width) if width < 64 else False:
         raise ValueError(f"slots must be unsigned {width}-bit values")
@@ -132,6 +174,228 @@ def decompress_frame(words, last_length, *, width):
         windows.append([int(next(values)) if (mask >> j) & 1 else 0 for j in range(lanes)])
         pos += m + nnz
     return np.array(windows, dtype=np.uint64)
+
+
+def _as_stream(words, lengths, lasts, width):
+    words = np.asarray(words)
+    if words.ndim != 2:
+        raise ValueError(f"words must be a 2-D array (n_words, lanes), got shape {words.shape}")
+    lanes = words.shape[1]
+    _check_geometry(lanes, width)
+    if not np.issubdtype(words.dtype, np.integer):
+        raise TypeError(f"words must hold integers, got dtype {words.dtype}")
+    if words.size and (words.min() < 0 or int(words.max()) >> width):
+        raise ValueError(f"slots must be unsigned {width}-bit values")
+    lengths = np.asarray(lengths).reshape(-1)
+    lasts = np.asarray(lasts).reshape(-1)
+    for name, column in (("lengths", lengths), ("lasts", lasts)):
+        if len(column) != len(words):
+            raise ValueError(f"{name} has {len(column)} entries for {len(words)} words")
+    if lengths.size and lengths.min() < 0:
+        raise ValueError("lengths must be >= 0")
+    return words.astype(np.uint64), [int(v) for v in lengths], [bool(v) for v in lasts]
+
+
+def _stream_frames(lasts):
+    """``(first word, end word (exclusive), terminated)`` of every frame."""
+    frames, first = [], 0
+    for k, last in enumerate(lasts):
+        if last:
+            frames.append((first, k + 1, True))
+            first = k + 1
+    if first < len(lasts):
+        frames.append((first, len(lasts), False))
+    return frames
+
+
+class DecodedStream:
+    """What :class:`dnnhw.rtl.zvc.ZVCDecompressor` emits for a stream (the contract of
+    the module docstring).
+
+    Members
+    -------
+    windows : ndarray, (n, lanes) uint64
+        The output windows, in order.
+    last : ndarray, (n,) bool
+        Their ``last`` bits.
+    error_at : ndarray, (n,) bool
+        The ``error`` output while each window is offered (and when it is taken).
+    frame_of : ndarray, (n,) int
+        The input frame each window comes from.
+    defects : list of list of (class, message)
+        Per input frame (an unterminated trailing frame included), what is malformed in it;
+        classes from :data:`MALFORMED_CLASSES`.
+    frame_windows : list of int
+        Output windows per input frame.
+    pending_slots : int
+        Valid slots of an unterminated trailing frame not yet decoded (0 when the stream
+        ends with ``last``).
+    error : bool
+        ``error`` once everything has come out: some terminated frame was malformed.
+    """
+
+    def __init__(self, lanes):
+        self.lanes = lanes
+        self._windows, self._last, self._error_at, self._frame_of = [], [], [], []
+        self.defects, self.frame_windows = [], []
+        self.pending_slots = 0
+        self.error = False
+
+    def _finish(self):
+        self.windows = np.array(self._windows, dtype=np.uint64).reshape(-1, self.lanes)
+        self.last = np.array(self._last, dtype=bool)
+        self.error_at = np.array(self._error_at, dtype=bool)
+        self.frame_of = np.array(self._frame_of, dtype=int)
+        del self._windows, self._last, self._error_at, self._frame_of
+        return self
+
+    @property
+    def malformed(self):
+        """Per input frame: whether it is malformed."""
+        return [bool(d) for d in self.defects]
+
+
+def _frame_slots(words, lengths, lasts, lanes, first):
+    """Contract step 1: a frame's valid slots, and the word-level defects."""
+    slots, defects = [], []
+    for k, (word, length, last) in enumerate(zip(words, lengths, lasts)):
+        where = f"word {first + k}"
+        word = [int(v) for v in word]
+        if not last:
+            if length > lanes:
+                defects.append(("length > N", f"{where}: length {length} > N = {lanes}"))
+            elif length != lanes:
+                defects.append(("short non-last word",
+                                f"{where}: a word without last has length {length}; only a "
+                                f"frame's last word may hold fewer than N = {lanes} slots"))
+            slots.extend(word)
+            continue
+        if length == 0:
+            if k == 0:
+                defects.append(("empty frame", f"{where}: an empty frame (a single last "
+                                               f"word with length 0)"))
+            else:
+                defects.append(("length 0", f"{where}: a frame's last word with length 0 "
+                                            f"(it holds 1..{lanes} valid slots)"))
+            valid, padding = [0], word
+        elif length > lanes:
+            defects.append(("length > N", f"{where}: length {length} > N = {lanes}"))
+            valid, padding = word, []
+        else:
+            valid, padding = word[:length], word[length:]
+        if any(padding):
+            defects.append(("non-zero padding",
+                            f"{where}: non-zero slot(s) past the last word's "
+                            f"{min(length, lanes)} valid slot(s)"))
+        slots.extend(valid)
+    return slots, defects
+
+
+def _decode_slots(slots, lanes, width, terminated, out, defects):
+    """Contract steps 2 and 3: windows from a frame's valid slots, appended to ``out``."""
+    m = mask_slots(lanes, width)
+    total, pos, count = len(slots), 0, 0
+    low = (1 << lanes) - 1
+    while pos < total:
+        left = total - pos
+        if left < m:
+            if not terminated:
+                break
+            defects.append(("truncated mask", f"slot {pos}: {left} slot(s) left, a mask "
+                                              f"takes {m}"))
+            out.append(([0] * lanes, True))
+            count += 1
+            pos = total
+            break
+        mask = 0
+        for k in range(m):
+            mask |= slots[pos + k] << (k * width)
+        nnz = bin(mask & low).count("1")
+        if pos + m + nnz > total and not terminated:
+            break
+        if mask >> lanes:
+            defects.append(("mask bits past N", f"slot {pos}: mask bits set at or past "
+                                                f"lane {lanes}"))
+        values = slots[pos + m:pos + m + nnz]
+        truncated = len(values) < nnz
+        if truncated:
+            defects.append(("truncated window", f"slot {pos}: the mask announces {nnz} "
+                                                f"element(s), {len(values)} slot(s) left"))
+            values = values + [0] * (nnz - len(values))
+        it = iter(values)
+        window = [next(it) if (mask >> j) & 1 else 0 for j in range(lanes)]
+        pos += m + nnz
+        is_last = terminated and pos >= total
+        out.append((window, is_last))
+        count += 1
+        if is_last:
+            break
+    return count, total - pos
+
+
+def decompress_stream(words, lengths, lasts, *, width, malformed="raise"):
+    """Decode a stream of compressed words holding any number of frames.
+
+    Parameters
+    ----------
+    words : array, (n_words, lanes)
+        Slots of every word.
+    lengths, lasts : sequences of n_words ints
+        Each word's ``length`` and ``last`` fields.
+    width : int
+    malformed : "raise" or "hardware"
+        ``"raise"`` (the reference): every frame must be well formed; returns the list of
+        decoded frames (``(n_windows, lanes)`` uint64 each) or raises
+        :class:`ZVCFormatError` naming the frame, the word or slot and what is wrong
+        (the stream must also end with ``last``). ``"hardware"``: returns the
+        :class:`DecodedStream` the decompressor emits, for any input (module docstring).
+    """
+    if malformed not in ("raise", "hardware"):
+        raise ValueError(f"malformed must be 'raise' or 'hardware', got {malformed!r}")
+    words, lengths, lasts = _as_stream(words, lengths, lasts, width)
+    lanes = words.shape[1]
+    frames = _stream_frames(lasts)
+    if malformed == "raise":
+        decoded = []
+        for f, (a, b, terminated) in enumerate(frames):
+            where = f"frame {f} (words {a}..{b - 1})"
+            if not terminated:
+                raise ZVCFormatError(f"{where}: the stream ends inside a frame (word "
+                                     f"{b - 1} has no last)")
+            for k in range(a, b - 1):
+                if lengths[k] != lanes:
+                    raise ZVCFormatError(f"{where}: word {k} has no last and length "
+                                         f"{lengths[k]}; every word but a frame's last "
+                                         f"holds N = {lanes} valid slots")
+            if lengths[b - 1] == 0 and b - a == 1:
+                raise ZVCFormatError(f"{where}: an empty frame (its only word has length 0)")
+            if not 1 <= lengths[b - 1] <= lanes:
+                raise ZVCFormatError(f"{where}: word {b - 1}, the frame's last, has length "
+                                     f"{lengths[b - 1]}; it holds 1..{lanes} valid slots")
+            try:
+                decoded.append(decompress_frame(words[a:b], lengths[b - 1], width=width))
+            except ZVCFormatError as error:
+                raise ZVCFormatError(f"{where}: {error}") from None
+        return decoded
+    result = DecodedStream(lanes)
+    sticky = False
+    for f, (a, b, terminated) in enumerate(frames):
+        slots, defects = _frame_slots(words[a:b], lengths[a:b], lasts[a:b], lanes, a)
+        out = []
+        count, pending = _decode_slots(slots, lanes, width, terminated, out, defects)
+        bad = terminated and bool(defects)
+        for window, is_last in out:
+            sticky = sticky or (is_last and bad)
+            result._windows.append(window)
+            result._last.append(is_last)
+            result._error_at.append(sticky)
+            result._frame_of.append(f)
+        result.defects.append(defects)
+        result.frame_windows.append(count)
+        if not terminated:
+            result.pending_slots = pending
+    result.error = sticky
+    return result._finish()
 
 
 # --- sizes of a tensor under ZV, RL and ZL -------------------------------------------------

@@ -394,9 +394,30 @@ class ZVCDecompressor(_ZVCComponent):
     cycle whenever the buffer holds it and the output keeps up, so the output rate is
     ``min(1 window, N slots) per cycle``, the input-bandwidth bound.
 
-    Malformed input (a frame's last word ends inside a window, or leaves slots that cannot
-    hold another mask) still ends the output frame with ``last``, fills missing elements
-    with zero, and sets the sticky ``error`` output until reset.
+    Malformed input follows one contract, the one ``dnnhw.golden.zvc`` implements as
+    ``decompress_stream(..., malformed="hardware")`` (and the README's "The ZV format"):
+
+    1. A word without ``last`` gives N slots whatever its ``length`` (malformed unless N:
+       a short non-last word, or length > N). A frame's last word gives its first
+       ``length`` slots: all N when ``length`` > N, one zero slot when ``length`` is 0
+       (length 0; an empty frame when it is the frame's only word); non-zero slots past
+       them are ignored (non-zero padding). Every frame has at least one valid slot.
+    2. Windows follow one another from the frame's first slot. Fewer than M slots left
+       make one all-zero window (truncated mask); mask bits at or past N are ignored
+       (mask bits past N); elements missing past the frame's last slot are zero (truncated
+       window).
+    3. The window in which the frame's valid slots end carries ``last``; the next frame
+       starts on the next word. A window ending exactly at the end of a word without
+       ``last`` never carries ``last``, so no decision waits for, or depends on, a later
+       word: the output sequence is a function of the input sequence alone.
+    4. ``error`` rises in the first cycle in which ``o`` offers the window carrying the
+       ``last`` of a malformed frame, and stays 1 until reset. At every output transfer it
+       is 1 exactly when a malformed frame has ended at or before that window.
+
+    Word-level defects are found as a word is taken (``length`` checks, an OR of the
+    padding slots) and kept per frame with its last word; window-level ones (truncated
+    mask or window, high mask bits) when a window leaves the buffer. The frame's verdict
+    travels with its last window through the pipeline and the output queue (one bit).
 
     Parameters
     ----------
@@ -410,7 +431,7 @@ class ZVCDecompressor(_ZVCComponent):
     i : In(stream.Signature(word_layout(lanes, width)))
     o : Out(stream.Signature(window_layout(lanes, width)))
     error : Out(1)
-        Sticky: a malformed frame was seen.
+        Sticky: a malformed frame has ended (its last window is or was on ``o``).
     """
 
     def __init__(self, *, lanes=8, width=16):
@@ -456,19 +477,39 @@ class ZVCDecompressor(_ZVCComponent):
             self.i.ready.eq(words_held != words),
         ]
 
-        with m.If(self.i.valid & self.i.ready):
-            in_use = Signal(n)
-            m.d.comb += in_use.eq(Cat(s < self.i.payload.length for s in range(n)))
-            cleaned = Signal(n * w)
-            m.d.comb += cleaned.eq(self.i.payload.data.as_value()
-                                   & Cat(in_use[s].replicate(w) for s in range(n)))
+        # A word's valid slots (contract step 1): all N without `last`; else the first
+        # `length`, all N past N, one zero slot for 0. Only a last word's length is kept.
+        accepted = Signal()
+        length_in, last_in = self.i.payload.length, self.i.payload.last
+        in_use = Signal(n)
+        cleaned = Signal(n * w)
+        valid_length = Signal(range(n + 1))
+        nonzero_in = Signal(n)
+        word_bad = Signal()                 # this word is malformed by itself
+        frame_bad = Signal()                # ... or an earlier word of its frame was
+        in_frame_bad = Signal()             # a malformed word in the input frame so far
+        word_frame_bad = Signal(words)      # per last word: its frame had a bad word
+        m.d.comb += [
+            accepted.eq(self.i.valid & self.i.ready),
+            in_use.eq(Cat(~last_in | (length_in > s) for s in range(n))),
+            cleaned.eq(self.i.payload.data.as_value()
+                       & Cat(in_use[s].replicate(w) for s in range(n))),
+            valid_length.eq(Mux(length_in == 0, 1, Mux(length_in > n, n, length_in))),
+            nonzero_in.eq(Cat(self.i.payload.data[s] != 0 for s in range(n))),
+            word_bad.eq(Mux(last_in,
+                            (length_in == 0) | (length_in > n) | (nonzero_in & ~in_use).any(),
+                            length_in != n)),
+            frame_bad.eq(in_frame_bad | word_bad),
+        ]
+        with m.If(accepted):
             with m.Switch(tail[:2]):
                 for k in range(words):
                     with m.Case(k):
                         m.d.sync += [buffer[k].eq(cleaned),
-                                     word_length[k].eq(self.i.payload.length),
-                                     word_last[k].eq(self.i.payload.last)]
-            m.d.sync += tail.eq(tail + 1)
+                                     word_length[k].eq(valid_length),
+                                     word_last[k].eq(last_in),
+                                     word_frame_bad[k].eq(frame_bad)]
+            m.d.sync += [tail.eq(tail + 1), in_frame_bad.eq(~last_in & frame_bad)]
 
         # --- head window --------------------------------------------------------------
         ring = Cat(*buffer)
@@ -494,11 +535,14 @@ class ZVCDecompressor(_ZVCComponent):
                     end_word.eq(index),
                     to_end.eq(k * n + Array(word_length)[index[:2]] - head_offset),
                 ]
+        # The window carries `last` when the frame's valid slots end in it (step 3): the
+        # end is then in a word the window occupies, which is in the buffer.
         is_last = Signal()
-        malformed = Signal()
+        malformed = Signal()                # truncated mask or window, or high mask bits
+        mask_high = (window[n:ms * w] != 0) if ms * w > n else Const(0)
         m.d.comb += [
-            is_last.eq(end_known & (to_end < length + ms)),
-            malformed.eq(is_last & (to_end != length)),
+            is_last.eq(end_known & (to_end <= length)),
+            malformed.eq((is_last & (to_end != length)) | mask_high),
         ]
         ready_window = Signal()
         m.d.comb += ready_window.eq(end_known | ((held >= ms) & (held >= length)))
@@ -512,13 +556,21 @@ class ZVCDecompressor(_ZVCComponent):
                 m.d.sync += head.eq(Cat(Const(0, log_n), end_word + 1))
             with m.Else():
                 m.d.sync += head.eq(head + length)
+        # The frame's verdict, on its last window: a bad window so far, this one, or a bad
+        # word (kept with the frame's last word).
+        out_frame_bad = Signal()
+        window_bad = Signal()
+        m.d.comb += window_bad.eq(is_last & (out_frame_bad | malformed
+                                             | word_frame_bad.bit_select(end_word[:2], 1)))
+        with m.If(pop):
+            m.d.sync += out_frame_bad.eq(~is_last & (out_frame_bad | malformed))
 
         pipe = Module()
         valid0 = Signal()
         mask0 = Signal(n, reset_less=True)
         packed0 = Signal(n * w, reset_less=True)
         last0 = Signal(reset_less=True)
-        malformed0 = Signal(reset_less=True)
+        bad0 = Signal(reset_less=True)
         # A truncated final window keeps only the slots before the frame's end.
         present = Signal(n)
         m.d.comb += present.eq(Cat(~end_known | (ms + s < to_end) for s in range(n)))
@@ -527,30 +579,37 @@ class ZVCDecompressor(_ZVCComponent):
             mask0.eq(mask),
             packed0.eq(window[ms * w:] & Cat(present[s].replicate(w) for s in range(n))),
             last0.eq(is_last),
-            malformed0.eq(malformed),
+            bad0.eq(window_bad),
         ]
         pipe.submodules.expander = expander = BubbleExpander(lanes=n, width=w, registered=True)
         pipe.d.comb += [expander.packed.eq(packed0), expander.mask.eq(mask0)]
         delay = expander.latency
         valid = delay_line(pipe, valid0, delay, "valid", reset=True)
         last = delay_line(pipe, last0, delay, "last")
-        bad = delay_line(pipe, malformed0, delay, "malformed")
+        bad = delay_line(pipe, bad0, delay, "bad")
         m.submodules.pipe = EnableInserter(advance)(pipe)
 
-        m.submodules.queue = queue = fifo.SyncFIFO(width=window_layout(n, w).size, depth=2)
+        # The output queue carries the frame verdict beside each window; `error` follows
+        # the window the output offers, so it is a function of the output sequence.
+        size = window_layout(n, w).size
+        m.submodules.queue = queue = fifo.SyncFIFO(width=size + 1, depth=2)
         out_window = Signal(window_layout(n, w))
+        offered_bad = Signal()
+        error_seen = Signal()
         m.d.comb += [
             advance.eq(~valid | queue.w_rdy),
             out_window.data.eq(expander.elements),
             out_window.last.eq(last),
-            queue.w_data.eq(out_window),
+            queue.w_data.eq(Cat(out_window, bad)),
             queue.w_en.eq(valid),
             self.o.valid.eq(queue.r_rdy),
-            self.o.payload.eq(queue.r_data),
+            self.o.payload.eq(queue.r_data[:size]),
             queue.r_en.eq(self.o.ready),
+            offered_bad.eq(queue.r_rdy & queue.r_data[size]),
+            self.error.eq(error_seen | offered_bad),
         ]
-        with m.If(valid & bad & advance):
-            m.d.sync += self.error.eq(1)
+        with m.If(offered_bad):
+            m.d.sync += error_seen.eq(1)
         return m
 
 

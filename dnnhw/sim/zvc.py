@@ -27,6 +27,37 @@ Tests and what they record in ``results.json``:
     ``round_trip_windows`` more random windows, in chunks of ``round_trip_chunk``, each
     chunk with its own idle and backpressure probabilities drawn from
     ``[0.05, 2 * idle]`` and ``[0.05, 2 * backpressure]``.
+``malformed`` (decompressor only; skipped on the other cores)
+    The malformed-input contract (``dnnhw.golden.zvc``, README "The ZV format"). Every
+    hand-made case of :func:`~dnnhw.sim.zvc_data.malformed_cases` (each malformed class
+    that can occur at this geometry, and two well-formed controls) and
+    ``malformed_streams`` random streams of :func:`~dnnhw.sim.zvc_data.corrupted_stream`
+    (``malformed_frames`` frames each, most of them damaged), each after a reset and
+    under each stall pattern of ``malformed_patterns`` (full rate, random on both sides,
+    bursty, a slow sink, a gappy source). A case is preceded by a well-formed one-window
+    frame and followed by a well-formed frame (recovery). Compared: the output windows
+    with ``last``, the ``error`` output at every output transfer and after the stream,
+    every input beat taken; across the patterns and against
+    ``decompress_stream(..., malformed="hardware")``. The test fails if any differ, after
+    recording ``malformed``::
+
+        {"patterns": [pattern names],
+         "configs_note": str,           # geometry, what each run holds, classes omitted
+         "cases": [{"class": str,       # a MALFORMED_CLASSES entry or "well-formed"
+                    "description": str, # the case and its words
+                    "golden": str,      # "well-formed" or the ZVCFormatError message
+                    "out_windows": int, # windows the RTL emitted for the case's frame(s)
+                    "last_at": [int],   # which of them carry last (0-based)
+                    "error": 0 or 1,    # the RTL's sticky error after the case
+                    "identical_across_patterns": bool,
+                    "matches_golden": bool,   # every pattern, golden hardware mode
+                    "recovered": bool}],      # the frame after it decoded intact
+         "random": {"streams": int, "words": int, "frames": int,
+                    "malformed_frames": int, "patterns": [pattern names],
+                    "all_identical": bool, "all_match_golden": bool}}
+
+    :func:`malformed_rows` turns it into table rows (class, golden verdict, what the RTL
+    emits).
 
 Every output beat is compared with the golden model as it arrives (the test fails at
 the first wrong beat, naming the frame and input window); after the expected beats, no
@@ -40,6 +71,8 @@ import os
 import cocotb
 import numpy as np
 
+from cocotb.triggers import ReadOnly, RisingEdge
+
 from dnnhw.golden import zvc as golden
 
 from .bench import StreamBench
@@ -47,11 +80,12 @@ from .runner import ENV_SIDECAR
 from .stalls import stall_pattern
 from .streams import PayloadFormat
 from .tb import record
-from .zvc_data import corner_frames, frame_lengths, random_frame
+from .zvc_data import (corner_frames, corrupted_stream, frame_lengths, frames_stream,
+                       malformed_cases, random_frame)
 
 
 __all__ = ["DEFAULTS", "KINDS", "ZVCBench", "random_frame", "frame_lengths",
-           "corner_frames"]
+           "corner_frames", "MALFORMED_PATTERNS", "malformed_rows"]
 
 DENSITIES = [0.0, 0.01, 0.1, 0.5, 0.9, 1.0]
 
@@ -67,7 +101,22 @@ DEFAULTS = {
     "round_trip_windows": 0,       # loopback: extra random windows under stalls
     "round_trip_chunk": 2500,      # each chunk gets its own idle / backpressure rates
     "timeout_cycles": 5000,        # slack on top of the expected cycles before failing
+    "malformed_patterns": None,    # decompressor: stall patterns (None: MALFORMED_PATTERNS)
+    "malformed_streams": 20,       # decompressor: random corrupted streams
+    "malformed_frames": 6,         # decompressor: frames per random stream
 }
+
+#: The stall patterns every malformed case and stream runs under: name, source, sink.
+MALFORMED_PATTERNS = [
+    {"name": "full rate", "source": "full", "sink": "full"},
+    {"name": "random", "source": {"name": "random", "probability": 0.3},
+     "sink": {"name": "random", "probability": 0.3}},
+    {"name": "bursty", "source": {"name": "bursts", "go": 4, "stall": 3},
+     "sink": {"name": "bursts", "go": 5, "stall": 4}},
+    {"name": "slow sink", "source": "full", "sink": {"name": "every", "n": 4}},
+    {"name": "gappy source", "source": {"name": "every", "n": 2},
+     "sink": {"name": "random", "probability": 0.5}},
+]
 
 #: Catalog core -> what goes in and out.
 KINDS = {"zvc-compress": "compress", "zvc-decompress": "decompress",
@@ -227,6 +276,136 @@ class ZVCBench(StreamBench):
         res["source_pause"], res["sink_pause"] = str(src_pat), str(snk_pat)
         return res
 
+    # malformed input -------------------------------------------------------------------
+
+    async def run_stream(self, stream, *, pattern, seed, label):
+        """One compressed ``stream`` (:class:`~dnnhw.sim.zvc_data.Stream`) into the
+        decompressor after a reset, under ``pattern`` (a :data:`MALFORMED_PATTERNS`
+        entry). Returns ``(outcome, expected, run)``: what came out (windows with last as
+        packed ints, ``error`` at each transfer and after, all input beats taken), what the
+        golden hardware mode says, the :class:`~dnnhw.sim.bench.Run`."""
+        await self.reset()
+        d = stream.decode(self.width)
+        i_fmt, o_fmt = self.format("i"), self.format("o")
+        sent = i_fmt.pack_many(data=stream.words, length=stream.lengths, last=stream.lasts)
+        expected = {"windows": o_fmt.pack_many(data=d.windows, last=d.last.astype(np.uint64)),
+                    "error_at": d.error_at.astype(int).tolist(), "error": int(d.error),
+                    "all_taken": True}
+        seen_error = []
+
+        def sample(item, cycle):
+            seen_error.append(int(self.dut.error.value))
+        run = await self.run(
+            {"i": sent}, expected["windows"], label=label, seeds={"i": seed, "o": seed + 1},
+            pauses={"i": pattern["source"], "o": pattern["sink"]},
+            budget=len(sent) + len(expected["windows"]), noun="window",
+            render=o_fmt.unpack, fail_fast=False, on_transfer=sample,
+            drain_cycles=2 * self.sidecar_latency() + 8)
+        await ReadOnly()
+        error_after = int(self.dut.error.value)
+        await RisingEdge(self.clk)
+        outcome = {"windows": list(run.sink.items), "error_at": seen_error,
+                   "error": error_after, "all_taken": run.sources["i"].pending == 0}
+        return outcome, expected, run
+
+    async def malformed(self):
+        """The ``malformed`` test's runs; returns ``(record, failures)``."""
+        cfg = self.cfg
+        patterns = cfg["malformed_patterns"] or MALFORMED_PATTERNS
+        names = [p["name"] for p in patterns]
+        n, w = self.lanes, self.width
+        before = frames_stream([random_frame(self.rng, 1, n, w, 0.5)], w)
+        after = frames_stream([random_frame(self.rng, 3, n, w, 0.5)], w)
+        o_fmt = self.format("o")
+        failures = []
+        rows = []
+        seeds = iter(range(self.seed * 100_000 + 4_000, self.seed * 100_000 + 99_999, 2))
+        recovery = len(after.decode(w).windows)
+
+        async def under_all(stream, label):
+            outcomes = []
+            for pattern in patterns:
+                outcome, expected, run = await self.run_stream(
+                    stream, pattern=pattern, seed=next(seeds),
+                    label=f"{label}, {pattern['name']}")
+                outcomes.append(outcome)
+                if outcome != expected:
+                    failures.append(self._malformed_report(label, pattern, outcome,
+                                                           expected, run, o_fmt))
+            identical = all(o == outcomes[0] for o in outcomes)
+            return outcomes, identical, expected
+
+        cases = malformed_cases(n, w)
+        for c, case in enumerate(cases):
+            stream = before + case.stream + after
+            outcomes, identical, expected = await under_all(
+                stream, f"case {c} ({case.cls}: {case.description})")
+            first = outcomes[0]
+            lasts = [o_fmt.unpack(v)["last"] for v in first["windows"]]
+            # The RTL's frames: split at its last bits; the case's are between the first
+            # (well-formed, one window) and the last (recovery).
+            ends = [k for k, last in enumerate(lasts) if last]
+            own = sum(case.stream.lasts)
+            start = ends[0] + 1 if ends else 0
+            stop = ends[own] + 1 if len(ends) > own else len(lasts)
+            windows = first["windows"][start:stop]
+            rows.append({
+                "class": case.cls, "description": case.description,
+                "golden": case.stream.verdict(w),
+                "out_windows": len(windows),
+                "last_at": [k for k, last in enumerate(lasts[start:stop]) if last],
+                "error": first["error"],
+                "identical_across_patterns": identical,
+                "matches_golden": all(o == expected for o in outcomes),
+                "recovered": all(o["windows"][-recovery:] == expected["windows"][-recovery:]
+                                 for o in outcomes),
+            })
+
+        streams = [corrupted_stream(self.rng, n, w, frames=cfg["malformed_frames"])[0]
+                   for _ in range(cfg["malformed_streams"])]
+        all_identical = all_match = True
+        frames = bad_frames = words = 0
+        for k, stream in enumerate(streams):
+            outcomes, identical, expected = await under_all(stream, f"random stream {k}")
+            all_identical &= identical
+            all_match &= all(o == expected for o in outcomes)
+            d = stream.decode(w)
+            frames += len(d.malformed)
+            bad_frames += sum(d.malformed)
+            words += len(stream)
+        omitted = [cls for cls in golden.MALFORMED_CLASSES
+                   if cls not in {case.cls for case in cases}]
+        record_ = {
+            "patterns": names,
+            "configs_note": (
+                f"lanes {n} x width {w} (M = {self.m} mask slot(s)) on "
+                f"{cocotb.SIM_NAME} {cocotb.SIM_VERSION}: each case and stream after a "
+                f"reset, a case between two well-formed frames, under every pattern"
+                + (f"; cannot occur here: {', '.join(omitted)}" if omitted else "")),
+            "cases": rows,
+            "random": {"streams": len(streams), "words": words, "frames": frames,
+                       "malformed_frames": bad_frames, "patterns": names,
+                       "all_identical": bool(all_identical),
+                       "all_match_golden": bool(all_match)},
+        }
+        return record_, failures
+
+    def _malformed_report(self, label, pattern, got, expected, run, fmt):
+        if run.timed_out:
+            return f"{label}: timed out ({len(got['windows'])} of " \
+                   f"{len(expected['windows'])} windows)"
+        if not got["all_taken"]:
+            return f"{label}: the decompressor stopped taking input"
+        if run.scoreboard.mismatches:
+            return run.scoreboard.mismatches[0][1]
+        if len(got["windows"]) != len(expected["windows"]):
+            return f"{label}: {len(got['windows'])} windows, expected {len(expected['windows'])}"
+        for k, (a, b) in enumerate(zip(got["error_at"], expected["error_at"])):
+            if a != b:
+                return f"{label}: error was {a} at output window {k}, the contract says {b}"
+        return f"{label}: error {got['error']} after the stream, the contract says " \
+               f"{expected['error']}"
+
     def format(self, name):
         """The :class:`~dnnhw.sim.streams.PayloadFormat` of stream ``name``."""
         return PayloadFormat(self.sidecar["streams"][name])
@@ -333,3 +512,41 @@ async def round_trip(dut):
         runs += 1
         remaining -= n
     record("round_trip", {"windows": done, "cycles": cycles, "chunks": runs})
+
+
+@cocotb.skipif(_core_under_test() != "zvc-decompress", reason="decompressor only")
+@cocotb.test()
+async def malformed(dut):
+    bench = ZVCBench(dut, salt=4)
+    result, failures = await bench.malformed()
+    record("malformed", result)
+    cases = result["cases"]
+    dut._log.info("malformed: %d cases x %d patterns, %d random streams (%d words): "
+                  "%d failure(s)", len(cases), len(result["patterns"]),
+                  result["random"]["streams"], result["random"]["words"], len(failures))
+    assert not failures, f"{len(failures)} malformed-input run(s) break the contract; " \
+                         f"the first:\n{failures[0]}"
+
+
+# --- the malformed-input table ----------------------------------------------------------
+
+def _emits(case):
+    last = ", ".join(str(k + 1) for k in case["last_at"]) or "none"
+    text = (f"{case['out_windows']} window(s), last on {last}, error {case['error']}")
+    if not case["identical_across_patterns"]:
+        text += " (differs across stall patterns)"
+    if not case["matches_golden"]:
+        text += " (differs from the golden model)"
+    return text
+
+
+def malformed_rows(results):
+    """Rows of the malformed-input table from a decompressor run's results (the
+    ``malformed`` record, or the dict holding it): per case, ``class``, ``description``,
+    ``golden`` (the golden model's verdict) and ``rtl`` (what the decompressor emitted:
+    windows, which carry last, error; flagged when it differed across stall patterns or
+    from the golden model's hardware mode)."""
+    record_ = results.get("malformed", results)
+    return [{"class": case["class"], "description": case["description"],
+             "golden": case["golden"], "rtl": _emits(case)}
+            for case in record_.get("cases", [])]
