@@ -181,24 +181,6 @@ def test_slow_malformed_icarus(lanes, width, build_root):
     _malformed(lanes, width, build_root, sim="icarus")
 
 
-def test_malformed_rows():
-    """The table rows come from the record, not from the bench's code."""
-    from dnnhw.sim.zvc import malformed_rows
-    record = {"malformed": {"cases": [
-        {"class": "length 0", "description": "d", "golden": "frame 0: word 1 ...",
-         "out_windows": 2, "last_at": [1], "error": 1, "identical_across_patterns": True,
-         "matches_golden": True, "recovered": True},
-        {"class": "truncated mask", "description": "e", "golden": "frame 0: ends inside",
-         "out_windows": 3, "last_at": [0, 2], "error": 0, "identical_across_patterns": False,
-         "matches_golden": False, "recovered": True}]}}
-    rows = malformed_rows(record)
-    assert rows[0] == {"class": "length 0", "description": "d", "golden": "frame 0: word 1 ...",
-                       "rtl": "2 window(s), last on 2, error 1"}
-    assert rows[1]["rtl"] == ("3 window(s), last on 1, 3, error 0 (differs across stall "
-                              "patterns) (differs from the golden model)")
-    assert malformed_rows(record["malformed"]) == rows
-
-
 # --- slow: the full sweep --------------------------------------------------------------
 
 @pytest.mark.slow

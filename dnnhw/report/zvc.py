@@ -10,7 +10,7 @@ from . import Section, SummaryRow
 from .plots import draw, style
 
 
-__all__ = ["summary", "sections", "sim_lines"]
+__all__ = ["summary", "sections", "sim_lines", "malformed_rows"]
 
 #: cDMA's published average compression ratio (Rhu et al., HPCA 2018).
 PAPER_MEAN_RATIO = 2.6
@@ -205,33 +205,49 @@ def _ratio_plot(rows):
 
 # --- malformed input --------------------------------------------------------------------
 
+def _emits(case):
+    last = ", ".join(str(k + 1) for k in case["last_at"]) or "none"
+    text = f"{case['out_windows']} window(s), last on {last}, error {case['error']}"
+    if not case["identical_across_patterns"]:
+        text += " (differs across stall patterns)"
+    if not case["matches_golden"]:
+        text += " (differs from the golden model)"
+    if not case.get("recovered", True):
+        text += " (the next frame did not decode)"
+    return text
+
+
+def malformed_rows(results):
+    """Rows of the malformed-input table from a decompressor run's results (the
+    ``malformed`` record, or the dict holding it): per case, ``class``, ``description``,
+    ``golden`` (the golden model's verdict) and ``rtl`` (what the decompressor emitted:
+    windows, which carry last, error; flagged when it differed across stall patterns,
+    from the golden model's hardware mode, or did not recover)."""
+    record = results.get("malformed", results)
+    return [{"class": case["class"], "description": case["description"],
+             "golden": case["golden"], "rtl": _emits(case)}
+            for case in record.get("cases", [])]
+
+
 def _malformed_table(sims):
     out = []
     for s in sims:
         m = s["results"].get("malformed")
         if not m:
             continue
-        rows = []
-        for case in m.get("cases", []):
-            last = case.get("last_at", [])
-            rows.append([case["class"], case.get("description", ""), case.get("golden", ""),
-                         case.get("out_windows", ""), ", ".join(map(str, last)) or "none",
-                         case.get("error", ""),
-                         "yes" if case.get("identical_across_patterns") else "**no**",
-                         "yes" if case.get("matches_golden") else "**no**"])
-        out.append(f"{_geometry(s['params'])}, stall patterns: {', '.join(m.get('patterns', []))}.")
-        out.append("")
-        out.append(markdown_table(
-            ["class", "input", "golden model (default mode)", "windows out", "last on window",
-             "error", "same under every stall pattern", "equals the golden hardware mode"],
-            rows, align="lllrlrll"))
+        out += [f"{_geometry(s['params'])}, under the stall patterns "
+                f"{', '.join(m.get('patterns', []))}; {m.get('configs_note', '')}", "",
+                markdown_table(["class", "input", "golden model (default mode)",
+                                "the decompressor emits (windows numbered from 1)"],
+                               [[r["class"], r["description"], r["golden"], r["rtl"]]
+                                for r in malformed_rows(m)])]
         rnd = m.get("random")
         if rnd:
-            out.append("")
-            out.append(f"Random corruptions of valid frames: {rnd.get('streams')} streams, "
-                       f"{rnd.get('words')} words, under {', '.join(rnd.get('patterns', []))}: "
-                       f"identical across patterns: {'yes' if rnd.get('all_identical') else 'NO'}, "
-                       f"equal to the golden model: {'yes' if rnd.get('all_match_golden') else 'NO'}.")
+            out += ["", f"Random corruptions of valid frames: {rnd.get('streams')} streams, "
+                    f"{rnd.get('frames')} frames ({rnd.get('malformed_frames')} malformed), "
+                    f"{rnd.get('words')} words, under each pattern: identical across patterns "
+                    f"{'yes' if rnd.get('all_identical') else '**no**'}, equal to the golden "
+                    f"model's hardware mode {'yes' if rnd.get('all_match_golden') else '**no**'}."]
         out.append("")
     return "\n".join(out)
 

@@ -56,8 +56,8 @@ Tests and what they record in ``results.json``:
                     "malformed_frames": int, "patterns": [pattern names],
                     "all_identical": bool, "all_match_golden": bool}}
 
-    :func:`malformed_rows` turns it into table rows (class, golden verdict, what the RTL
-    emits).
+    :func:`dnnhw.report.zvc.malformed_rows` turns it into table rows (class, golden
+    verdict, what the RTL emits).
 
 Every output beat is compared with the golden model as it arrives (the test fails at
 the first wrong beat, naming the frame and input window); after the expected beats, no
@@ -85,7 +85,7 @@ from .zvc_data import (corner_frames, corrupted_stream, frame_lengths, frames_st
 
 
 __all__ = ["DEFAULTS", "KINDS", "ZVCBench", "random_frame", "frame_lengths",
-           "corner_frames", "MALFORMED_PATTERNS", "malformed_rows"]
+           "corner_frames", "MALFORMED_PATTERNS"]
 
 DENSITIES = [0.0, 0.01, 0.1, 0.5, 0.9, 1.0]
 
@@ -526,27 +526,3 @@ async def malformed(dut):
                   result["random"]["streams"], result["random"]["words"], len(failures))
     assert not failures, f"{len(failures)} malformed-input run(s) break the contract; " \
                          f"the first:\n{failures[0]}"
-
-
-# --- the malformed-input table ----------------------------------------------------------
-
-def _emits(case):
-    last = ", ".join(str(k + 1) for k in case["last_at"]) or "none"
-    text = (f"{case['out_windows']} window(s), last on {last}, error {case['error']}")
-    if not case["identical_across_patterns"]:
-        text += " (differs across stall patterns)"
-    if not case["matches_golden"]:
-        text += " (differs from the golden model)"
-    return text
-
-
-def malformed_rows(results):
-    """Rows of the malformed-input table from a decompressor run's results (the
-    ``malformed`` record, or the dict holding it): per case, ``class``, ``description``,
-    ``golden`` (the golden model's verdict) and ``rtl`` (what the decompressor emitted:
-    windows, which carry last, error; flagged when it differed across stall patterns or
-    from the golden model's hardware mode)."""
-    record_ = results.get("malformed", results)
-    return [{"class": case["class"], "description": case["description"],
-             "golden": case["golden"], "rtl": _emits(case)}
-            for case in record_.get("cases", [])]
