@@ -1,4 +1,4 @@
-"""The ``dnnhw`` command: list, generate, sim, synth, flow, sweep, ratios, bench.
+"""The ``dnnhw`` command: list, generate, sim, synth, flow, report, sweep, ratios, bench.
 
 Every subcommand is generic over the catalog (:mod:`dnnhw.catalog`, or another one given
 with ``--catalog module:attribute``) and the benchmark registry (:mod:`dnnhw.bench`).
@@ -144,6 +144,22 @@ def cmd_flow(args):
                     skip_sim=args.skip_sim, readme=args.readme, **_jobs_options(args))
 
 
+def cmd_report(args):
+    from .report import write_report
+    path = Path(args.report_json)
+    try:
+        saved = json.loads(path.read_text())
+        records, run = saved["records"], saved.get("run", {})
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ParameterError(f"{path} is no report.json of dnnhw flow: {error}") from None
+    if args.readme and not Path(args.readme).is_file():
+        raise ParameterError(f"--readme {args.readme}: no such file")
+    paths = write_report(records, catalog=_catalog(args), output=Path(args.output or path.parent),
+                         readme=args.readme, run=run)
+    print(f"report: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def cmd_sweep(args):
     from .flow.sweep import parse_values, run_sweep
     _catalog(args)
@@ -235,6 +251,12 @@ def build_parser():
     p.add_argument("--readme", help="also rewrite the generated sections of this README")
     _add_job_options(p)
 
+    p = sub.add_parser("report", help="render a flow's report (and README sections) again "
+                       "from its report.json, running nothing")
+    p.add_argument("report_json", help="the report.json a `dnnhw flow` wrote")
+    p.add_argument("-o", "--output", help="where to write (default: beside the report.json)")
+    p.add_argument("--readme", help="also rewrite the generated sections of this README")
+
     p = sub.add_parser("sweep", help="synthesize the cross product of parameter values "
                        "and seeds: table, JSON, Pareto plot")
     p.add_argument("core", help="catalog name of the core")
@@ -291,7 +313,7 @@ def _main(argv):
                                  f"{', '.join(benchmarks())} (`dnnhw bench NAME --help`)")
         return {
             "list": cmd_list, "generate": cmd_generate, "sim": cmd_sim, "synth": cmd_synth,
-            "flow": cmd_flow, "sweep": cmd_sweep,
+            "flow": cmd_flow, "sweep": cmd_sweep, "report": cmd_report,
         }[args.command](args)
     except ParameterError as error:
         print(f"dnnhw: error: {error}", file=sys.stderr)

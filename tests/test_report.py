@@ -127,3 +127,20 @@ def test_malformed_rows():
                               "patterns) (differs from the golden model) (the next frame "
                               "did not decode)")
     assert malformed_rows(record["malformed"]) == rows
+
+
+def test_report_command_renders_a_saved_report_again(tmp_path, capsys):
+    """`dnnhw report` re-renders report.md and the README from report.json alone."""
+    import json
+    from dnnhw.cli import main
+    records = [_record("synth", "zvc-compress", {"lanes": 8, "width": 16},
+                       _qor("ice40-up5k", 1859, 66.9), target="ice40-up5k")]
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps({"run": {"tier": "full", "jobs": 1}, "records": records}))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- dnnhw-flow:zvc-synth:begin -->\n<!-- dnnhw-flow:zvc-synth:end -->\n")
+    assert main(["report", str(saved), "--readme", str(readme)]) == 0
+    assert "| zvc-compress | 8 | 16 | ice40-up5k | 1859 |" in readme.read_text()
+    assert "Tier `full`: 1 jobs" in (tmp_path / "report.md").read_text()
+    assert main(["report", str(tmp_path / "nothing.json")]) == 2
+    assert "is no report.json of dnnhw flow" in capsys.readouterr().err
