@@ -36,7 +36,7 @@ RULES = {
 # What a layer must never import.
 FORBIDDEN = {
     "sim": ("dnnhw.flow", "dnnhw.report", "dnnhw.cli", "dnnhw.catalog", "dnnhw.generate",
-            "dnnhw.bench"),
+            "dnnhw.bench", "dnnhw.synth"),
     "synth": ("dnnhw.flow", "dnnhw.report", "dnnhw.cli", "dnnhw.catalog", "dnnhw.bench",
               "dnnhw.sim"),
     "report": ("dnnhw.flow", "dnnhw.cli", "dnnhw.sim", "dnnhw.synth", "dnnhw.rtl"),
@@ -57,6 +57,14 @@ def test_layer_imports(layer):
             for banned in FORBIDDEN.get(layer, ()):
                 assert not (name == banned or name.startswith(banned + ".")), \
                     f"{where}; dnnhw.{layer} must not import {banned}"
+
+
+def test_the_rule_sees_function_level_and_relative_imports(tmp_path):
+    path = tmp_path / "probe.py"
+    path.write_text("def f():\n    from ..catalog import get_core\n    from .. import report\n"
+                    "import dnnhw.cli\n")
+    names = {name for name, _ in imports(path, "dnnhw.sim.probe")}
+    assert {"dnnhw.catalog", "dnnhw.report", "dnnhw.cli"} <= names
 
 
 GENERIC = ["cli.py", "generate.py", "text.py", "flow/*.py", "report/__init__.py",
