@@ -342,7 +342,11 @@ def test_sigterm_stops_the_flow_and_its_job_processes(flowcat, tmp_path):
     assert children, "the job process did not start"
     flow.send_signal(signal.SIGTERM)
     assert flow.wait(30) == 130
-    assert "interrupted" in flow.stderr.read()
+    err = flow.stderr.read()
+    assert "interrupted" in err and "report of the jobs finished so far" in err
+    # The report of the interrupted run names the job that did not finish.
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "interrupted: 1 not run" in report and "analysis core-a nap: not run" in report
     time.sleep(0.5)
     alive = subprocess.run(["pgrep", "-f", mine], capture_output=True, text=True).stdout.split()
     assert not alive

@@ -30,7 +30,8 @@ from .jobs import Job, execute, stop_all
 from .store import ResultStore
 
 
-__all__ = ["JOB_MEMORY_GB", "default_workers", "job_cost", "run_jobs", "Progress"]
+__all__ = ["JOB_MEMORY_GB", "Interrupted", "default_workers", "job_cost", "run_jobs",
+           "Progress"]
 
 #: Memory one job may take. Measured: the largest ECP5 place-and-route of the main job
 #: peaks near 3 GB; the bound leaves room for two of them on a 24 GB machine with 2 cores.
@@ -46,6 +47,15 @@ def default_workers():
     except (ValueError, OSError, AttributeError):
         return cores
     return max(1, min(cores, int(memory_gb // JOB_MEMORY_GB)))
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :func:`run_jobs`. ``records`` holds, in job order, the
+    record of every job that finished before it (``None`` for the others)."""
+
+    def __init__(self, records):
+        super().__init__("interrupted")
+        self.records = records
 
 
 def job_cost(job, rtlil_bytes=0):
@@ -163,7 +173,8 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
     ``catalog`` is the list of rows the jobs' cores come from and ``catalog_ref`` its
     ``"module:attribute"`` for the job processes; ``force`` ignores the store (and
     overwrites it); ``timeout`` is per job, in seconds. On Ctrl-C every job process is
-    killed and ``KeyboardInterrupt`` propagates; the store keeps every finished record.
+    killed and :class:`Interrupted` (a ``KeyboardInterrupt``) carries the records finished
+    so far; the store keeps every one of them.
     """
     from .tasks import design_key   # noqa: F401  (imported here: fail before any thread)
     rows = {c.name: c for c in catalog}
@@ -269,7 +280,7 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
         if pool is not None:
             pool.close(cancel=True)
         pool = None
-        raise
+        raise Interrupted(records) from None
     finally:
         if pool is not None:
             pool.close()

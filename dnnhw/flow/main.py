@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..catalog import CORES, TIERS, ParameterError
-from .executor import run_jobs
+from .executor import Interrupted, run_jobs
 from .jobs import Job
 from .tasks import import_object
 
@@ -73,14 +73,28 @@ def run_flow(*, output="dnnhw-report", build_root="dnnhw-build", tier="quick", c
     jobs = plan_flow(rows, tier=tier, cores=cores, targets=targets, skip_sim=skip_sim,
                      skip_synth=skip_synth)
     started = time.monotonic()
-    records = run_jobs(jobs, catalog=rows, catalog_ref=catalog, build_root=build_root,
-                       workers=workers, scheduler=scheduler, timeout=timeout, force=force,
-                       quiet=quiet)
+    interrupted = None
+    try:
+        records = run_jobs(jobs, catalog=rows, catalog_ref=catalog, build_root=build_root,
+                           workers=workers, scheduler=scheduler, timeout=timeout, force=force,
+                           quiet=quiet)
+    except Interrupted as stop:
+        # The report of what finished, so an interrupted run still shows its results;
+        # the unfinished jobs are named in it as not run.
+        interrupted = stop
+        records = [r if r is not None else
+                   {"key": None, "label": job.label, "job": job.to_dict(), "status": "not run",
+                    "error": "the run was interrupted before this job finished"}
+                   for job, r in zip(jobs, stop.records)]
     seconds = time.monotonic() - started
     from ..report import write_report
     paths = write_report(records, catalog=rows, output=Path(output), readme=readme,
                          run={"tier": tier, "seconds": round(seconds, 1), "jobs": len(records),
-                              "cached": sum(1 for r in records if r.get("cached"))})
+                              "cached": sum(1 for r in records if r.get("cached")),
+                              "interrupted": interrupted is not None})
+    if interrupted is not None:
+        print(f"report of the jobs finished so far: {paths[0]}", file=sys.stderr)
+        raise interrupted
     failed = [r for r in records if r["status"] != "ok"]
     if not quiet:
         print(f"report: {', '.join(str(p) for p in paths)}", file=sys.stderr)
