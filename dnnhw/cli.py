@@ -141,7 +141,8 @@ def cmd_flow(args):
         raise ParameterError(f"--readme {args.readme}: no such file")
     return run_flow(output=Path(args.output), tier="full" if args.full else "quick",
                     cores=args.cores, targets=args.targets, skip_synth=args.skip_synth,
-                    skip_sim=args.skip_sim, readme=args.readme, **_jobs_options(args))
+                    skip_sim=args.skip_sim, readme=args.readme, run=not args.no_run,
+                    **_jobs_options(args))
 
 
 def cmd_report(args):
@@ -249,6 +250,8 @@ def build_parser():
     p.add_argument("--skip-synth", action="store_true")
     p.add_argument("--skip-sim", action="store_true")
     p.add_argument("--readme", help="also rewrite the generated sections of this README")
+    p.add_argument("--no-run", action="store_true",
+                   help="report what the store holds for this run, running nothing")
     _add_job_options(p)
 
     p = sub.add_parser("report", help="render a flow's report (and README sections) again "

@@ -121,6 +121,14 @@ def test_second_run_comes_from_the_store_and_a_change_reruns_only_its_core(flowc
     assert a["cached"] and not b["cached"]
     assert b["key"] != first["synth core-b width=8 ice40-hx8k"]["key"]
 
+    # --no-run reports what the store holds and runs nothing.
+    flowcat(SLICE.replace("{op}", " ^ 3"))
+    code, sixth, report = _flow(tmp_path, run=False)
+    assert code == 1 and sixth["synth core-a width=8 ice40-hx8k"]["cached"]
+    assert sixth["synth core-b width=8 ice40-hx8k"]["status"] == "not run"
+    assert "its design is not in the store" in sixth["synth core-b width=8 ice40-hx8k"]["error"]
+    flowcat(SLICE.replace("{op}", " ^ 1"))
+
     # --force ignores the store.
     _, fifth, _ = _flow(tmp_path, force=True)
     assert not any(r["cached"] for r in fifth.values())

@@ -166,13 +166,14 @@ class _Pool:
 
 
 def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=None,
-             timeout=None, force=False, quiet=False, pythonpath=()):
+             timeout=None, force=False, quiet=False, pythonpath=(), run=True):
     """Run ``jobs`` (a list of :class:`~dnnhw.flow.jobs.Job`); return their records, in
     order, each with ``cached`` set.
 
     ``catalog`` is the list of rows the jobs' cores come from and ``catalog_ref`` its
     ``"module:attribute"`` for the job processes; ``force`` ignores the store (and
-    overwrites it); ``timeout`` is per job, in seconds. On Ctrl-C every job process is
+    overwrites it); ``timeout`` is per job, in seconds; ``run=False`` runs nothing and
+    gives each job the store does not hold the status ``not run``. On Ctrl-C every job process is
     killed and :class:`Interrupted` (a ``KeyboardInterrupt``) carries the records finished
     so far; the store keeps every one of them.
     """
@@ -221,6 +222,11 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
         if stored is not None:
             finish(item, stored, cached=True)
             return stored
+        if not run:
+            finish(item, {"key": key, "label": job.label, "job": job.to_dict(),
+                          "status": "not run", "error": "not in the store (--no-run)"},
+                   cached=False)
+            return None
         if pool is None:
             pool = _Pool(workers, scheduler)
         heapq.heappush(ready, (-cost, next(order), item, job, key))
@@ -238,6 +244,9 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
         indices = waiting.pop(design)
         for index in indices:
             job = jobs[index]
+            if record["status"] == "not run":
+                finish(index, {**record, "label": job.label, "job": job.to_dict()}, cached=False)
+                continue
             if record["status"] != "ok":
                 finish(index, {"key": None, "label": job.label, "job": job.to_dict(),
                                "status": "error", "log": record.get("log"),
@@ -250,8 +259,9 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
     try:
         for design in list(waiting):
             stored = start(design, design, design.key(rows[design.core]), job_cost(design))
-            if stored is not None:
-                design_done(design, stored)
+            if stored is not None or not run:
+                design_done(design, stored or {"status": "not run",
+                                               "error": "its design is not in the store"})
         for index, job in enumerate(jobs):
             if job.kind == "analysis":
                 start(index, job, job.key(rows[job.core]), job_cost(job))

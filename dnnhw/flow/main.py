@@ -63,11 +63,12 @@ def plan_flow(catalog, *, tier="quick", cores=None, targets=None, skip_sim=False
 def run_flow(*, output="dnnhw-report", build_root="dnnhw-build", tier="quick", cores=None,
              targets=None, skip_sim=False, skip_synth=False, readme=None, workers=None,
              scheduler=None, force=False, timeout=None, quiet=False,
-             catalog=DEFAULT_CATALOG):
+             catalog=DEFAULT_CATALOG, run=True):
     """Run the main job and write the report (see :mod:`dnnhw.report`) to ``output``.
 
     Returns the exit code: 0 when every job finished ``ok``, 1 otherwise (the failed jobs
-    are named on stderr and in the report).
+    are named on stderr and in the report). ``run=False`` reports what the store holds
+    for this plan and runs nothing.
     """
     rows = load_catalog(catalog)
     jobs = plan_flow(rows, tier=tier, cores=cores, targets=targets, skip_sim=skip_sim,
@@ -77,7 +78,7 @@ def run_flow(*, output="dnnhw-report", build_root="dnnhw-build", tier="quick", c
     try:
         records = run_jobs(jobs, catalog=rows, catalog_ref=catalog, build_root=build_root,
                            workers=workers, scheduler=scheduler, timeout=timeout, force=force,
-                           quiet=quiet)
+                           quiet=quiet, run=run)
     except Interrupted as stop:
         # The report of what finished, so an interrupted run still shows its results;
         # the unfinished jobs are named in it as not run.

@@ -148,12 +148,14 @@ def _run_line(run, records):
     failed = [r for r in records if r["status"] != "ok"]
     tier = run.get("tier", "quick")
     not_run = sum(1 for r in records if r["status"] == "not run")
+    parts = []
+    if not_run:
+        parts.append(f"**{'interrupted: ' if run.get('interrupted') else ''}{not_run} not run**")
+    if len(failed) > not_run:
+        parts.append(f"**{len(failed) - not_run} failed**")
     return (f"Tier `{tier}`: {run.get('jobs', len(records))} jobs "
             f"({run.get('cached', 0)} from the store) in {run.get('seconds', 0):.0f} s; "
-            + ("all finished." if not failed else
-               f"**interrupted: {not_run} not run**" + (f", {len(failed) - not_run} failed."
-                                                       if len(failed) > not_run else ".")
-               if run.get("interrupted") else f"**{len(failed)} failed.**"))
+            + (", ".join(parts) + "." if parts else "all finished."))
 
 
 def write_report(records, *, catalog, output, readme=None, run=None):
