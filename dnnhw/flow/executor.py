@@ -237,6 +237,13 @@ def run_jobs(jobs, *, catalog, catalog_ref, build_root, workers=None, scheduler=
         priority; to the local threads only as many as there are workers."""
         while ready and (pool.client is not None or len(pending) < pool.workers):
             cost, _, item, job, key = heapq.heappop(ready)
+            # Another run sharing the store may have finished it since it was keyed.
+            stored = None if force else store.get(key)
+            if stored is not None:
+                finish(item, stored, cached=True)
+                if job.kind == "design":
+                    design_done(job, stored)
+                continue
             future = pool.submit(spec(job, key), timeout, events.put, priority=-cost)
             pending[future] = (item, job, key)
 
