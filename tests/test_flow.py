@@ -292,6 +292,11 @@ def test_pareto_front_keeps_the_points_nothing_beats():
     pts = [{"lut": 10, "fmax_median": 100}, {"lut": 20, "fmax_median": 150},
            {"lut": 30, "fmax_median": 120}, {"lut": 10, "fmax_median": 90}, {"failed": []}]
     assert pareto_front(pts) == pts[:2]
+    # With a peak rate the merit is throughput: the wide, slow point is on the front too.
+    rated = [{"lut": 10, "fmax_median": 200, "peak_rate": {"per_second_median": 1e9}},
+             {"lut": 40, "fmax_median": 100, "peak_rate": {"per_second_median": 3e9}},
+             {"lut": 50, "fmax_median": 150, "peak_rate": {"per_second_median": 2e9}}]
+    assert pareto_front(rated) == rated[:2]
 
 
 @pytest.mark.parametrize("argv,message", [

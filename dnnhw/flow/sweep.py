@@ -90,12 +90,20 @@ def sweep_points(core, records):
     return list(points.values())
 
 
+def _merit(point):
+    """What a point offers for its LUTs: its throughput at the median Fmax where the core
+    states a peak rate (a wider core is slower but moves more), else the median Fmax."""
+    rate = point.get("peak_rate")
+    return rate["per_second_median"] if rate else point["fmax_median"]
+
+
 def pareto_front(points):
-    """The points no other point beats on both LUTs (fewer) and median Fmax (higher)."""
+    """The points no other point beats on both LUTs (fewer) and merit (higher): throughput
+    where the core states a peak rate, else median Fmax."""
     done = [p for p in points if "fmax_median" in p]
     return [p for p in done if not any(
-        q["lut"] <= p["lut"] and q["fmax_median"] >= p["fmax_median"]
-        and (q["lut"], q["fmax_median"]) != (p["lut"], p["fmax_median"]) for q in done)]
+        q["lut"] <= p["lut"] and _merit(q) >= _merit(p)
+        and (q["lut"], _merit(q)) != (p["lut"], _merit(p)) for q in done)]
 
 
 def _label(point, varied):
@@ -119,7 +127,8 @@ def _table(points, varied):
                      "yes" if id(p) in front else ""])
     return markdown_table(["point", "target", "LUT (median)", "FF", "DSP",
                            "Fmax min / median / max (MHz)", "seeds", "peak throughput at median Fmax",
-                           "Pareto"], rows, align="llrrrrrrl")
+                           "Pareto (LUTs against throughput, else Fmax)"], rows,
+                          align="llrrrrrrl")
 
 
 def _plot(points, varied, path, core):
@@ -139,9 +148,11 @@ def _plot(points, varied, path, core):
                              color=look["color"], marker=look["marker"], capsize=3,
                              label=f"{_label(p, varied)} {p['target']}")
         front = sorted(pareto_front(points), key=lambda p: p["lut"])
+        front_axis = axes[1] if len(axes) > 1 else axes[0]
+        scale = 1e-9 if len(axes) > 1 else 1
         if front:
-            axes[0].step([p["lut"] for p in front], [p["fmax_median"] for p in front],
-                         where="post", color="black", linestyle=":", label="Pareto front")
+            front_axis.step([p["lut"] for p in front], [_merit(p) * scale for p in front],
+                            where="post", color="black", linestyle=":", label="Pareto front")
         axes[0].set_xscale("log")
         axes[0].set_xlabel("LUT4 (median over seeds)")
         axes[0].set_ylabel("Fmax (MHz): seeds, median with min-max")
