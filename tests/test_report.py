@@ -82,6 +82,11 @@ def test_a_sim_only_run_writes_no_synthesis_section_and_no_empty_plot(tmp_path):
     assert report.index("## Summary") < report.index("## ZVC throughput") < \
         report.index("![ZVC throughput")
     assert "windows/cycle / bound >= 1.0000 at every density" in report
+    # Two configurations at the same worst ratio: the summary still picks one.
+    twice = records + [_record("sim", "zvc-compress", {"lanes": 4, "width": 16},
+                               {"throughput": thr}, simulator="verilator")]
+    summary, _ = render_sections(twice, CORES)
+    assert "bound >= 1.0000" in summary[0].throughput
 
 
 def test_the_summary_sets_fmax_against_the_goal():

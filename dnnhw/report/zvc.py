@@ -56,7 +56,8 @@ def summary(results):
                 cases = sum(len(m.get("cases", [])) for m in malformed)
                 verified += f"; {cases} malformed cases flagged as the golden model says"
             worst = min(((r["windows_per_cycle"] / _bound(r), d, s["params"])
-                         for s in sims for d, r in _by_density(s["results"])), default=None)
+                         for s in sims for d, r in _by_density(s["results"])),
+                        key=lambda t: t[0], default=None)
             if worst is not None:
                 ratio, density, params = worst
                 throughput = (f"windows/cycle / bound >= {ratio:.4f} at every density "
