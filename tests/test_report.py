@@ -94,6 +94,12 @@ def test_the_summary_sets_fmax_against_the_goal():
                        _qor("ice40-up5k", 1859, 66.9), target="ice40-up5k")]
     summary, _ = render_sections(records, CORES)
     assert summary[0].fmax == "ice40-up5k 66.9 MHz (goal 75, missed)"
+    # Several builds are told apart by the parameters that vary among them.
+    records.append(_record("synth", "zvc-compress", {"lanes": 4, "width": 16},
+                           _qor("ecp5-85f", 720, 210.3), target="ecp5-85f"))
+    summary, _ = render_sections(records, CORES)
+    assert summary[0].fmax == ("ice40-up5k 8 66.9 MHz (goal 75, missed); "
+                               "ecp5-85f 4 210.3 MHz (goal 150)")
     assert get_core("zvc-compress").fmax_goal({}, "ecp5-85f") == 150
 
 

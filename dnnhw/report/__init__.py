@@ -103,11 +103,16 @@ class CoreResults:
     def fmax_against_goals(self, core):
         """``"target MHz (goal G)"`` for each build of ``core``, joined."""
         row = self.cores[core]
+        synths = self.synths(core)
+        # Name each build by the parameters that vary among them.
+        varying = [k for k in (synths[0]["params"] if synths else {})
+                   if len({str(s["params"].get(k)) for s in synths}) > 1]
         parts = []
-        for s in self.synths(core):
+        for s in synths:
             q = s["qor"]
             goal = row.fmax_goal(s["params"], q["target"])
-            parts.append(f"{q['target']} {q['fmax_mhz']:.1f} MHz"
+            what = " ".join(str(s["params"][k]) for k in varying)
+            parts.append(f"{q['target']}{' ' + what if what else ''} {q['fmax_mhz']:.1f} MHz"
                          + (f" (goal {goal:g}{'' if q['fmax_mhz'] >= goal else ', missed'})"
                             if goal else ""))
         return "; ".join(parts)
