@@ -159,7 +159,7 @@ STALLS = {
 MALFORMED_POINTS = [(4, 8), (8, 16), (16, 8), pytest.param(32, 8, marks=pytest.mark.slow)]
 
 
-def _check_against_contract(streams, segments, width):
+def check_against_contract(streams, segments, width):
     for k, (stream, seg) in enumerate(zip(streams, segments)):
         d = stream.decode(width)
         got = [[int(x) for x in p.data] for p in seg.out]
@@ -182,7 +182,7 @@ def test_decompressor_malformed_cases(lanes, width, stalls, simulate_streams):
     segments = simulate_streams(ZVCDecompressor(lanes=lanes, width=width),
                                 [s.beats() for s in streams], source=source, sink=sink,
                                 seed=lanes + width, sample=("error",))
-    _check_against_contract(streams, segments, width)
+    check_against_contract(streams, segments, width)
     for case, seg in zip(cases, segments):
         # The error is the case's own: clear after the well-formed frame before it.
         assert seg.samples[0]["error"] == 0
@@ -198,7 +198,7 @@ def test_decompressor_random_corruptions(lanes, width, stalls, simulate_streams)
     segments = simulate_streams(ZVCDecompressor(lanes=lanes, width=width),
                                 [s.beats() for s in streams], source=source, sink=sink,
                                 seed=3 * lanes + width, sample=("error",))
-    _check_against_contract(streams, segments, width)
+    check_against_contract(streams, segments, width)
 
 
 def test_decompressor_error_rises_with_the_bad_frames_last_window(simulate_streams):

@@ -156,7 +156,7 @@ ICARUS_MALFORMED = [(8, 16), (16, 8)]
 SLOW_ICARUS_MALFORMED = [(4, 16), (8, 8), (32, 8), (32, 32)]
 
 
-def _malformed(lanes, width, build_root, sim="verilator"):
+def run_and_check_malformed(lanes, width, build_root, sim="verilator"):
     res = run_testbench("zvc-decompress", {"lanes": lanes, "width": width}, sim=sim,
                         build_root=build_root, testcase="malformed")
     assert set(res["tests"]) == {"malformed"}
@@ -165,20 +165,20 @@ def _malformed(lanes, width, build_root, sim="verilator"):
 
 @pytest.mark.parametrize("lanes,width", MALFORMED_ONLY, ids=_ids(MALFORMED_ONLY))
 def test_malformed(lanes, width, build_root):
-    _malformed(lanes, width, build_root)
+    run_and_check_malformed(lanes, width, build_root)
 
 
 @pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog (iverilog) not installed")
 @pytest.mark.parametrize("lanes,width", ICARUS_MALFORMED, ids=_ids(ICARUS_MALFORMED))
 def test_malformed_icarus(lanes, width, build_root):
-    _malformed(lanes, width, build_root, sim="icarus")
+    run_and_check_malformed(lanes, width, build_root, sim="icarus")
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog (iverilog) not installed")
 @pytest.mark.parametrize("lanes,width", SLOW_ICARUS_MALFORMED, ids=_ids(SLOW_ICARUS_MALFORMED))
 def test_slow_malformed_icarus(lanes, width, build_root):
-    _malformed(lanes, width, build_root, sim="icarus")
+    run_and_check_malformed(lanes, width, build_root, sim="icarus")
 
 
 # --- slow: the full sweep --------------------------------------------------------------
