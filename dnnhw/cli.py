@@ -1,4 +1,5 @@
-"""The ``dnnhw`` command: list, generate, sim, synth, flow, report, sweep, ratios, bench.
+"""The ``dnnhw`` command: list, generate, sim, synth, flow, report, sweep, bench, and the
+commands that benchmarks bring (``dnnhw --help`` lists them).
 
 Every subcommand is generic over the catalog (:mod:`dnnhw.catalog`, or another one given
 with ``--catalog module:attribute``) and the benchmark registry (:mod:`dnnhw.bench`).
@@ -123,11 +124,6 @@ def cmd_synth(args):
     return 0
 
 
-def cmd_ratios(args, rest):
-    from .bench.ratios import main as ratios
-    return ratios(rest)
-
-
 def _jobs_options(args):
     return {"build_root": Path(args.build_dir), "workers": args.jobs,
             "scheduler": args.scheduler, "force": args.force, "timeout": args.timeout,
@@ -203,7 +199,7 @@ def _add_job_options(p):
 
 
 def build_parser():
-    from .bench import benchmarks
+    from .bench import benchmarks, commands as bench_commands
     from .sim.runner import SIMULATORS
     from .synth.build import ROUTERS
     parser = argparse.ArgumentParser(prog="dnnhw", description=__doc__.splitlines()[0])
@@ -272,8 +268,8 @@ def build_parser():
     p.add_argument("--readme", help="also rewrite this README's sweep-CORE section")
     _add_job_options(p)
 
-    sub.add_parser("ratios", help="ZV vs RL vs ZL compression ratios (= dnnhw bench ratios; "
-                   "`dnnhw ratios --help`)", add_help=False)
+    for command in bench_commands().values():
+        sub.add_parser(command.name, help=command.help, add_help=False)
 
     p = sub.add_parser("bench", help="benchmarks: " + "; ".join(
         f"`{name}`: {b.summary}" for name, b in benchmarks().items()), add_help=False)
@@ -301,14 +297,18 @@ def main(argv=None):
 def _main(argv):
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `bench NAME` and `ratios` pass the rest of the line to the benchmark's own parser.
+    # `bench NAME` and the benchmarks' own commands (`ratios`, ...) pass the rest of the
+    # line to the benchmark's own parser.
     at = 2 if argv[:1] == ["--catalog"] else 0     # where the command word is
     command = argv[at:at + 1]
     try:
         if command == ["bench"] and len(argv) > at + 1:
             return cmd_bench(parser.parse_args(argv[:at + 2]), argv[at + 2:])
-        if command == ["ratios"]:
-            return cmd_ratios(parser.parse_args(argv[:at + 1]), argv[at + 1:])
+        from .bench import commands as bench_commands
+        if command and command[0] in bench_commands():
+            from .flow.tasks import import_object
+            parser.parse_args(argv[:at + 1])
+            return import_object(bench_commands()[command[0]].main)(argv[at + 1:])
         args = parser.parse_args(argv)
         if args.command == "bench":
             from .bench import benchmarks

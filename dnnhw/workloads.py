@@ -33,7 +33,7 @@ __all__ = [
     "WIDTH", "IMAGES", "DEFAULT_IMAGES", "HIDDEN", "ConvLayer", "StackSpec", "load_image",
     "prepare_image", "add_noise", "to_fixed", "image_input", "first_layer_bank",
     "stack_weights", "calibrate", "build_stack", "requantize", "run_stack", "crop_layers",
-    "Layer", "network_layers", "quick_layers",
+    "Layer", "network_layers", "quick_layers", "c3d_layers",
 ]
 
 #: Bits of the stack's activations and weights (the paper's 16-bit fixed point).
@@ -443,7 +443,7 @@ class Layer:
         return text + (f"/s{self.stride}" if self.stride > 1 else "")
 
 
-def _c3d_layers(frame):
+def c3d_layers(frame=112):
     """C3D conv1-5 (REFERENCE.md) with a ``frame x frame`` first-layer frame instead of 112.
 
     Frame counts and channels are the published ones; the frame side halves at each
@@ -479,11 +479,11 @@ def network_layers(c3d_frame=56):
                   ("layer2.0.conv1", 64, 128, 56, 2, 1), ("layer2", 128, 128, 28, 1, 3),
                   ("layer3.0.conv1", 128, 256, 28, 2, 1), ("layer3", 256, 256, 14, 1, 3),
                   ("layer4.0.conv1", 256, 512, 14, 2, 1), ("layer4", 512, 512, 7, 1, 3)]]
-    return alexnet + vgg + resnet + _c3d_layers(c3d_frame)
+    return alexnet + vgg + resnet + c3d_layers(c3d_frame)
 
 
 def quick_layers():
     """A few small real layers for ``--quick``: one per family, C3D at a 28-pixel frame."""
     wanted = {"alexnet-conv5", "resnet18-layer1", "resnet18-layer4"}
     layers = [layer for layer in network_layers() if layer.key in wanted]
-    return layers + [layer for layer in _c3d_layers(28) if layer.name == "conv1"]
+    return layers + [layer for layer in c3d_layers(28) if layer.name == "conv1"]

@@ -3,7 +3,9 @@
 catalog row names its core's benchmark (``Core.benchmark``). Adding a benchmark is adding
 a module.
 
-Each entry's ``main(argv)`` parses its own options (``dnnhw bench NAME --help``).
+Each entry's ``main(argv)`` parses its own options (``dnnhw bench NAME --help``). A
+benchmark may also bring top-level commands of its own (``Benchmark.commands``, such as
+``dnnhw ratios``): the CLI adds them from here, naming no benchmark itself.
 """
 
 import functools
@@ -12,16 +14,28 @@ import pkgutil
 from dataclasses import dataclass
 
 
-__all__ = ["Benchmark", "benchmarks", "get_benchmark"]
+__all__ = ["Benchmark", "Command", "benchmarks", "commands", "get_benchmark"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A top-level ``dnnhw NAME ...`` command. Members: ``name``, ``main``
+    (``module:function`` taking the rest of the command line, returning an exit code),
+    ``help``."""
+    name: str
+    main: str
+    help: str
 
 
 @dataclass(frozen=True)
 class Benchmark:
     """Members: ``name`` (``dnnhw bench NAME``), ``main`` (``module:function`` taking the
-    argument list, returning an exit code), ``summary``."""
+    argument list, returning an exit code), ``summary``, ``commands`` (a tuple of
+    :class:`Command`)."""
     name: str
     main: str
     summary: str
+    commands: tuple = ()
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,6 +49,17 @@ def benchmarks():
             if bench.name in found:
                 raise ValueError(f"two benchmarks are called {bench.name!r}")
             found[bench.name] = bench
+    return found
+
+
+def commands():
+    """Every benchmark's top-level commands, by name."""
+    found = {}
+    for bench in benchmarks().values():
+        for command in bench.commands:
+            if command.name in found:
+                raise ValueError(f"two benchmarks define the command {command.name!r}")
+            found[command.name] = command
     return found
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..golden.zvc import compression_ratios
 from ..text import markdown_table
-from . import Benchmark
+from . import Benchmark, Command
 from ..workloads import ALEXNET_DENSITIES, alexnet_activations
 
 
@@ -64,4 +64,7 @@ def main(argv=None):
 
 BENCHMARK = Benchmark(
     "ratios", f"{__name__}:main",
-    "ZV against RL and ZL compression ratios, on a tensor or AlexNet's densities")
+    "ZV against RL and ZL compression ratios, on a tensor or AlexNet's densities",
+    commands=(Command("ratios", f"{__name__}:main",
+                      "ZV vs RL vs ZL compression ratios (= dnnhw bench ratios; "
+                      "`dnnhw ratios --help`)"),))
