@@ -250,9 +250,9 @@ class Mapping:
     def describe(self):
         def tile(t):
             return " ".join(f"{d}{v}" for d, v in zip(DIMS, t))
-        return (f"L2 [{tile(self.l2_tile)}] {self.outer_order} | "
-                f"L1 [{tile(self.l1_tile)}] {self.inner_order} | "
-                f"PE {'x'.join(map(str, self.parallel))} (KxHxW) | "
+        return (f"L2 [{tile(self.l2_tile)}] {self.outer_order}; "
+                f"L1 [{tile(self.l1_tile)}] {self.inner_order}; "
+                f"PE {'x'.join(map(str, self.parallel))} (KxHxW); "
                 f"banks L2 {'/'.join(map(str, self.l2_banks))} "
                 f"L1 {'/'.join(map(str, self.l1_banks))} (in/w/psum)")
 
