@@ -220,28 +220,19 @@ def walk(layer, mapping, hardware=DEFAULT_HARDWARE, seed=0):
         # Partial sums written back first.
         if l1["psums"]["key"] is not None and l1["psums"]["key"] != need["psums"]:
             l1_psum_writeback(l1)
-        if l1["inputs"]["key"] != need["inputs"]:
-            elems = input_elements(n, t1)
-            fits("l1", "inputs", len(elems))
-            src = l2["inputs"]["data"]
-            data = {}
-            for e in elems:
-                assert e in src, f"L1 input {e} is not in the L2 tile"
-                data[e] = src[e]
-            l1["inputs"] = {"key": need["inputs"], "data": data}
-            tally.move("l2", "l1", "inputs", len(elems))
-            tally.cycles["l2"] += l2_cycles(len(elems))
-        if l1["weights"]["key"] != need["weights"]:
-            elems = weight_elements(t1)
-            fits("l1", "weights", len(elems))
-            src = l2["weights"]["data"]
-            data = {}
-            for e in elems:
-                assert e in src, f"L1 weight {e} is not in the L2 tile"
-                data[e] = src[e]
-            l1["weights"] = {"key": need["weights"], "data": data}
-            tally.move("l2", "l1", "weights", len(elems))
-            tally.cycles["l2"] += l2_cycles(len(elems))
+        for op, elements_of in (("inputs", lambda: input_elements(n, t1)),
+                                ("weights", lambda: weight_elements(t1))):
+            if l1[op]["key"] != need[op]:
+                elements = elements_of()
+                fits("l1", op, len(elements))
+                src = l2[op]["data"]
+                data = {}
+                for e in elements:
+                    assert e in src, f"L1 {op} element {e} is not in the L2 tile"
+                    data[e] = src[e]
+                l1[op] = {"key": need[op], "data": data}
+                tally.move("l2", "l1", op, len(elements))
+                tally.cycles["l2"] += l2_cycles(len(elements))
         if l1["psums"]["key"] != need["psums"]:
             elems = psum_elements(n, t1)
             fits("l1", "psums", len(elems))
