@@ -7,7 +7,7 @@ Photographs and the denoising-style stack (``dnnhw bench diffy``, the Diffy area
     :func:`build_stack` / :func:`run_stack` (a DnCNN-like stack of 3x3 convolutions with
     ReLU and calibrated shifts), :func:`crop_layers` (a crop through a small stack, as
     layer tuples an RTL testbench replays).
-Convolution layer shapes (``dnnhw bench conv``, Morph later)
+Convolution layer shapes (``dnnhw bench conv``, ``dnnhw bench morph``)
     :class:`Layer` and :func:`network_layers`: AlexNet conv1-5, VGG-16, ResNet-18 and C3D
     conv1-5 with their published channels.
 ``ALEXNET_DENSITIES``

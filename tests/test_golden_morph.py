@@ -1,7 +1,6 @@
 """Morph's closed-form counts against the element-by-element walk, the legality checks
 and their messages, and the optimizer against the mappings of its own space."""
 
-import itertools
 import random
 
 import numpy as np
@@ -11,7 +10,7 @@ from dnnhw.golden import morph, morph_search
 from dnnhw.golden.morph import Hardware, Layer, Mapping, MappingError
 from dnnhw.golden.morph_walk import walk
 
-from morph_cases import ROOMY, hand_cases, random_case
+from morph_cases import hand_cases, random_case
 
 
 def _same(closed, walked):

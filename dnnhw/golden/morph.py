@@ -18,6 +18,12 @@ Members
     Why a mapping does not fit (a list of :class:`Violation`), or a :class:`MappingError`.
 :func:`counts`
     The exact :class:`Counts`: per level and operand reads and writes, MACs, cycles.
+:func:`tiles`, :func:`input_extent`, :func:`tile_words`
+    The tiles of a dimension, the clipped input rows an output range reads, the words
+    each operand's tile needs.
+:func:`multiplier`, :func:`axis_classes`, :func:`level_terms`, :func:`level_moves`, :func:`pe_counts`
+    The closed form's pieces; :mod:`dnnhw.golden.morph_search` runs them on NumPy arrays
+    of candidate tiles.
 """
 
 import itertools
@@ -30,9 +36,12 @@ import numpy as np
 from ._checks import check_int
 
 
-__all__ = ["DIMS", "OPERANDS", "LEVELS", "Layer", "Hardware", "Mapping", "Violation",
-           "MappingError", "check", "validate", "counts", "Counts", "tiles", "input_extent",
-           "DEFAULT_HARDWARE"]
+__all__ = ["DIMS", "OPERANDS", "LEVELS", "RELEVANT", "Layer", "Hardware", "Mapping",
+           "Violation", "MappingError", "check", "validate", "counts", "Counts",
+           "empty_traffic", "tiles", "input_extent", "tile_words", "DEFAULT_HARDWARE",
+           # the closed form's pieces, which the optimizer runs on arrays of candidates
+           "multiplier", "axis_classes", "stack_classes", "level_terms", "level_moves",
+           "block_counts", "channel_tiles", "inside_taps", "pe_counts"]
 
 #: The tiled dimensions, in the order tile tuples list them: filters, input channels,
 #: output frames, rows and columns.

@@ -7,7 +7,7 @@ previous one. An operand's tile must be refilled exactly when a dimension that i
 changed (``docs/morph.md``, *Residency*), so this is the residency rule in hardware.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
