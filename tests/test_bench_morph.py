@@ -52,7 +52,7 @@ def test_map_takes_a_layer_and_buffers_of_ones_own(capsys):
 ])
 def test_map_errors_name_the_parameter(capsys, argv, message):
     assert main(["morph", "map"] + argv) == 2
-    assert message in capsys.readouterr().out
+    assert message in capsys.readouterr().err
 
 
 def test_quick_study_writes_markdown_json_and_plots(tmp_path, capsys):

@@ -22,6 +22,7 @@ its plots:
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -121,7 +122,7 @@ def _total_energy(mapping, network, hardware):
     return total
 
 
-def _neighbours(mapping, hardware):
+def _neighbours(mapping):
     """Every mapping one change away: one tile size doubled or halved, one PE side
     doubled or halved (the other sides adjusted to stay within the array), two loops of
     one order swapped, one operand's banks one more or one fewer."""
@@ -164,7 +165,7 @@ def baseline_mapping(network, hardware, starts):
     improved = True
     while improved:
         improved = False
-        for candidate in _neighbours(best, hardware):
+        for candidate in _neighbours(best):
             if candidate in seen:
                 continue
             seen.add(candidate)
@@ -499,7 +500,7 @@ def main(argv=None):
                        space_layer="conv5a" if args.quick else "conv3a", zigzag=args.zigzag,
                        workdir=args.out / "zigzag")
     except (ValueError, TypeError) as error:
-        print(f"dnnhw bench morph: error: {error}")
+        print(f"dnnhw bench morph: error: {error}", file=sys.stderr)
         return 2
     write(result, args.out)
     print(f"wrote {args.out / 'morph.md'}")
@@ -527,7 +528,7 @@ def map_main(argv=None):
         hardware = parse_hardware(args.buffers)
         result = morph_search.best_mapping(layer, hardware, args.objective, max_l2=args.max_l2)
     except (ValueError, TypeError) as error:
-        print(f"dnnhw morph map: error: {error}")
+        print(f"dnnhw morph map: error: {error}", file=sys.stderr)
         return 2
     print(format_result(layer, hardware, result))
     if args.json:
