@@ -15,6 +15,7 @@ def test_import_does_not_need_zigzag():
     code = ("import sys, dnnhw.bench.morph_zigzag; "
             "assert not any(m == 'zigzag' or m.startswith('zigzag.') for m in sys.modules)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    # The assert runs in the child: check=True turns its failure into this test's.
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 

@@ -13,7 +13,7 @@ from dnnhw.golden.morph_walk import walk
 from morph_cases import hand_cases, random_case
 
 
-def _same(closed, walked):
+def assert_same_counts(closed, walked):
     assert closed.traffic == walked.traffic
     assert (closed.spills, closed.refills, closed.macs) == \
         (walked.spills, walked.refills, walked.macs)
@@ -23,7 +23,7 @@ def _same(closed, walked):
 @pytest.mark.parametrize("name,layer,mapping,hardware", hand_cases(),
                          ids=[case[0] for case in hand_cases()])
 def test_closed_form_equals_walk_on_hand_cases(name, layer, mapping, hardware):
-    _same(morph.counts(layer, mapping, hardware), walk(layer, mapping, hardware))
+    assert_same_counts(morph.counts(layer, mapping, hardware), walk(layer, mapping, hardware))
 
 
 @pytest.mark.parametrize("chunk", range(8))
@@ -31,7 +31,7 @@ def test_closed_form_equals_walk_on_random_cases(chunk):
     rng = np.random.default_rng(1000 + chunk)
     for _ in range(40):
         layer, mapping, hardware = random_case(rng)
-        _same(morph.counts(layer, mapping, hardware), walk(layer, mapping, hardware))
+        assert_same_counts(morph.counts(layer, mapping, hardware), walk(layer, mapping, hardware))
 
 
 def test_multiplier_ignores_loops_of_one_trip():
@@ -173,7 +173,7 @@ def test_optimizer_reports_its_exact_counts():
     result = morph_search.best_mapping(layer, SMALL)
     assert result.counts == morph.counts(layer, result.mapping, SMALL)
     assert result.cost == pytest.approx(result.energy_pj["total"])
-    _same(result.counts, walk(layer, result.mapping, SMALL))
+    assert_same_counts(result.counts, walk(layer, result.mapping, SMALL))
 
 
 def test_capped_search_states_its_gap():
