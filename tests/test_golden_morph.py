@@ -1,6 +1,7 @@
 """Morph's closed-form counts against the element-by-element walk, the legality checks
 and their messages, and the optimizer against the mappings of its own space."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -12,6 +13,18 @@ from dnnhw.golden.morph_walk import walk
 
 from morph_cases import hand_cases, random_case
 
+#: The fixed costs of a PE array (docs/morph-array.md), each a different value so that a
+#: constant booked in the wrong place or counted the wrong number of times shows.
+ARRAY_COSTS = {"dram_write_latency": 3, "l2_latency": 2, "l2_step_overhead": 5,
+               "l1_step_overhead": 7, "layer_overhead": 11}
+
+
+def with_array_costs(rng, hardware):
+    """``hardware`` with random fixed costs of a PE array, each 0 now and then."""
+    draws = {name: int(rng.integers(0, 12)) * bool(rng.integers(0, 4))
+             for name in ARRAY_COSTS}
+    return dataclasses.replace(hardware, **draws)
+
 
 def assert_same_counts(closed, walked):
     assert closed.traffic == walked.traffic
@@ -20,9 +33,11 @@ def assert_same_counts(closed, walked):
     assert closed.cycles == walked.cycles
 
 
+@pytest.mark.parametrize("costs", [{}, ARRAY_COSTS], ids=["study", "array-costs"])
 @pytest.mark.parametrize("name,layer,mapping,hardware", hand_cases(),
                          ids=[case[0] for case in hand_cases()])
-def test_closed_form_equals_walk_on_hand_cases(name, layer, mapping, hardware):
+def test_closed_form_equals_walk_on_hand_cases(name, layer, mapping, hardware, costs):
+    hardware = dataclasses.replace(hardware, **costs)
     assert_same_counts(morph.counts(layer, mapping, hardware), walk(layer, mapping, hardware))
 
 
@@ -31,7 +46,34 @@ def test_closed_form_equals_walk_on_random_cases(chunk):
     rng = np.random.default_rng(1000 + chunk)
     for _ in range(40):
         layer, mapping, hardware = random_case(rng)
+        # random_case draws dram_latency and block_overhead; add the array's fixed costs.
+        hardware = with_array_costs(rng, hardware)
         assert_same_counts(morph.counts(layer, mapping, hardware), walk(layer, mapping, hardware))
+
+
+def test_array_costs_add_per_transfer_and_per_step():
+    # Each constant adds its count of events: the difference from the study's hardware is
+    # linear in the constants, the events counted by the walk with one constant at 1.
+    # c-spilled: spills, refills and L1 partial-sum fills.
+    layer, mapping, hardware = {case[0]: case[1:] for case in hand_cases()}["c-spilled"]
+    base = walk(layer, mapping, hardware).cycles
+    events = {}
+    for key in ARRAY_COSTS:
+        one = walk(layer, mapping, dataclasses.replace(hardware, **{key: 1})).cycles
+        events[key] = {phase: one[phase] - base[phase] for phase in base}
+        assert one["compute"] == base["compute"], key
+    # Step overheads go to the phase of the level whose step it is; latencies to their
+    # transfers' phase.
+    assert events["l2_step_overhead"]["l2"] == events["l1_step_overhead"]["dram"] == 0
+    assert events["dram_write_latency"]["l2"] == events["l2_latency"]["dram"] == 0
+    costs = morph.counts(layer, mapping, dataclasses.replace(hardware, **ARRAY_COSTS)).cycles
+    for phase in ("dram", "l2", "compute", "total"):
+        assert costs[phase] == base[phase] + sum(
+            value * events[key][phase] for key, value in ARRAY_COSTS.items())
+    # An L2 step per image and L2 tile: K 4/2, C 3/1, F, H, W whole: 6. An L1 step per L1
+    # tile of each: K 2 x 2, C 3, F 2, H 2 (3 + 2), W 1: 48.
+    assert events["l2_step_overhead"]["dram"] == 2 * 3
+    assert events["l1_step_overhead"]["l2"] == 4 * 3 * 2 * 2
 
 
 def test_multiplier_ignores_loops_of_one_trip():
@@ -116,6 +158,27 @@ def test_bad_layers_are_named(kwargs, error, message):
 def test_bad_hardware_is_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Hardware(**kwargs)
+
+
+TIMING = ("dram_latency", "dram_write_latency", "l2_latency", "l2_step_overhead",
+          "l1_step_overhead", "block_overhead", "layer_overhead")
+
+
+@pytest.mark.parametrize("name", TIMING)
+@pytest.mark.parametrize("value,error,message", [
+    (-1, ValueError, "{name} must be >= 0, got -1"),
+    (1.5, TypeError, "{name} must be an int, got float 1.5"),
+    (True, TypeError, "{name} must be an int, got bool True"),
+    ("2", TypeError, "{name} must be an int, got str '2'"),
+])
+def test_bad_timing_constants_are_named(name, value, error, message):
+    with pytest.raises(error, match=message.format(name=name)):
+        Hardware(**{name: value})
+
+
+@pytest.mark.parametrize("name", TIMING)
+def test_timing_constants_may_be_zero(name):
+    assert getattr(Hardware(**{name: 0}), name) == 0
 
 
 def test_buffers_too_small_for_any_mapping():

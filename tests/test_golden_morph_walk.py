@@ -5,6 +5,8 @@ and checks the walk's exact figures. The expected numbers are written out with t
 reasoning in comments, not computed by a second model.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -168,6 +170,39 @@ def test_channel_zero_is_absolute():
     assert c.spills == 0 and c.refills == 0
 
 
+# --- the fixed costs of a PE array -----------------------------------------------------
+
+def test_array_costs_by_hand():
+    # W = 2, C = 2, K = 1, 1x1x1 filters: inputs 4 words, weights 2, outputs 2, 4 MACs.
+    # Tiles of one everywhere, C outermost: L2 steps (c0, w0), (c0, w1), (c1, w0), (c1, w1),
+    # one L1 step each. The one psum tile of each w is spilled after channel 0 and refilled.
+    layer = row(W=2, C=2)
+    hw = dataclasses.replace(HW, dram_write_latency=3, l2_latency=2, l2_step_overhead=5,
+                             l1_step_overhead=7)
+    c = walk(layer, mapping(outer="CKFHW", l2=(1, 1, 1, 1, 1)), hw)
+    assert c.spills == c.refills == 2
+    # DRAM (latency 10, 2 words a cycle): a fill of 1 word 10 + 1, a write-back 3 + 1.
+    #   (c0, w0): input 11, weight 11, no psum fill (channel 0), step 5     = 27
+    #   (c0, w1): spill of w0 4, input 11, weight resident, step 5         = 20
+    #   (c1, w0): spill of w1 4, input 11, weight 11, refill 11, step 5    = 42
+    #   (c1, w1): output w0 4, input 11, weight resident, refill 11, step 5 = 31
+    #   end: output w1 4                                                    =  4
+    # L2 to L1 (4 words a cycle): any transfer of 1 word 2 + 1; the L1 is empty at each
+    # L2 step: input 3, weight 3, step 7, the write-back at the step's end 3, and on
+    # channel 1 a psum fill from the L2 3:  16 + 16 + 19 + 19.
+    # Compute: 4 blocks of 1 channel x 1 tap + block_overhead 1.
+    assert c.cycles == {"dram": 27 + 20 + 42 + 31 + 4, "l2": 16 + 16 + 19 + 19,
+                        "compute": 4 * 2, "total": 124 + 70 + 8}
+    # The same by events: 8 DRAM fills (4 inputs, 2 weights, 2 refills) of 10 + 1, 4
+    # write-backs of 3 + 1, 4 L2 steps; 14 L2-L1 transfers (4 inputs, 4 weights, 2 psum
+    # fills, 4 write-backs) of 2 + 1, 4 L1 steps.
+    assert c.cycles["dram"] == 8 * 11 + 4 * 4 + 4 * 5
+    assert c.cycles["l2"] == 14 * 3 + 4 * 7
+    # With the four constants at 0 (HW) only the beats and the fills' DRAM latency remain.
+    base = walk(layer, mapping(outer="CKFHW", l2=(1, 1, 1, 1, 1)), HW)
+    assert base.cycles["dram"] == 8 * 11 + 4 * 1 and base.cycles["l2"] == 14 * 1
+
+
 # --- padding, halos and ragged tiles ----------------------------------------------------
 
 def test_padded_taps_are_not_read():
@@ -211,6 +246,13 @@ def test_tiles_entirely_in_the_padding():
     # DRAM: 5 input fills (10 + 0, 10 + 1 x 3, 10 + 0), 1 weight fill (10 + 1),
     # 5 output write-backs of 2 words (1 each).
     assert c.cycles["dram"] == 5 * 10 + 3 + 11 + 5
+    # Between the L2 and the L1 an empty fill pays l2_latency too. Per L2 step (one L1
+    # step each, the L1 empty): an input fill (0 or 2 words), a weight fill (1), the
+    # write-back of 2 outputs; no psum fill (channel 0). 15 transfers of latency 2 on top
+    # of 0 + 1 + 1 + 1 + 0 input, 5 weight and 5 write-back beats.
+    c = walk(layer, mapping(l2=(1, 1, 1, 1, 2), parallel=(1, 1, 2)),
+             dataclasses.replace(HW, l2_latency=2))
+    assert c.cycles["l2"] == 3 + 5 + 5 + 15 * 2
 
 
 def test_ragged_l1_tiles_restart_at_the_l2_origin():

@@ -176,8 +176,16 @@ class Hardware:
         Banks per level and words per bank.
     energy_pj : dict
         Energy per word access of ``dram``, ``l2``, ``l1`` and per ``mac``, in pJ.
-    dram_latency, dram_words_per_cycle, l2_words_per_cycle, block_overhead : int
-        The timing constants of the cycle rules (``docs/morph.md``).
+    dram_latency, dram_write_latency, dram_words_per_cycle : int
+        DRAM fills cost ``dram_latency + ceil(words / dram_words_per_cycle)`` cycles,
+        write-backs ``dram_write_latency + ceil(words / dram_words_per_cycle)``.
+    l2_latency, l2_words_per_cycle : int
+        Each L2-L1 transfer costs ``l2_latency + ceil(words / l2_words_per_cycle)``.
+    l2_step_overhead, l1_step_overhead, block_overhead, layer_overhead : int
+        Fixed cycles per L2 step, per L1 step, per PE block and per layer.
+
+    The cycle rules are in ``docs/morph.md``; the latencies and overheads are at least 0,
+    the other members at least 1.
     name : str
     """
     pes: int = 256
@@ -191,14 +199,21 @@ class Hardware:
     dram_words_per_cycle: int = 1
     l2_words_per_cycle: int = 8
     block_overhead: int = 0
+    # Fixed costs of a PE array (docs/morph-array.md); 0 keeps the study's figures.
+    dram_write_latency: int = 0
+    l2_latency: int = 0
+    l2_step_overhead: int = 0
+    l1_step_overhead: int = 0
+    layer_overhead: int = 0
     name: str = "morph-256"
 
     def __post_init__(self):
         for name in ("pes", "l2_banks", "l2_bank_words", "l1_banks", "l1_bank_words",
                      "dram_words_per_cycle", "l2_words_per_cycle"):
             check_int(name, getattr(self, name), 1)
-        check_int("dram_latency", self.dram_latency, 0)
-        check_int("block_overhead", self.block_overhead, 0)
+        for name in ("dram_latency", "dram_write_latency", "l2_latency", "l2_step_overhead",
+                     "l1_step_overhead", "block_overhead", "layer_overhead"):
+            check_int(name, getattr(self, name), 0)
         missing = {"dram", "l2", "l1", "mac"} - set(self.energy_pj)
         if missing:
             raise ValueError(f"energy_pj needs dram, l2, l1 and mac; missing "
@@ -708,12 +723,21 @@ def counts(layer, mapping, hardware=DEFAULT_HARDWARE):
     traffic["l2"]["psums"] = {"reads": dram_wb[0] + l1_rf[0], "writes": dram_rf[0] + l1_wb[0]}
     traffic["l1"]["psums"] = {"reads": l1_wb[0] + loads, "writes": l1_rf[0] + pe["drains"]}
 
+    # Steps: one per image and L2 tile, and one per image and L1 tile of each L2 tile
+    # (channel_tiles counts the child tiles along any dimension).
+    l2_steps = layer.N * math.prod(len(l2_tiles[d]) for d in DIMS)
+    l1_steps = layer.N * math.prod(channel_tiles(l1_classes[d]) for d in DIMS)
     dram_fill_transfers = (sum(levels["l2"]["moves"][op][1] for op in ("inputs", "weights"))
                            + dram_rf[1])
     dram_cycles = (levels["l2"]["beats"]["inputs"] + levels["l2"]["beats"]["weights"]
-                   + dram_rf[2] + dram_wb[2] + dram_fill_transfers * hardware.dram_latency)
+                   + dram_rf[2] + dram_wb[2] + dram_fill_transfers * hardware.dram_latency
+                   + dram_wb[1] * hardware.dram_write_latency
+                   + l2_steps * hardware.l2_step_overhead + hardware.layer_overhead)
+    l2_transfers = (sum(levels["l1"]["moves"][op][1] for op in ("inputs", "weights"))
+                    + l1_rf[1] + l1_wb[1])
     l2_cycles = (levels["l1"]["beats"]["inputs"] + levels["l1"]["beats"]["weights"]
-                 + l1_rf[2] + l1_wb[2])
+                 + l1_rf[2] + l1_wb[2] + l2_transfers * hardware.l2_latency
+                 + l1_steps * hardware.l1_step_overhead)
     cycles = {"dram": dram_cycles, "l2": l2_cycles, "compute": pe["compute"],
               "total": dram_cycles + l2_cycles + pe["compute"]}
     return Counts(traffic=traffic, spills=spills, refills=dram_rf[0], macs=layer.macs,

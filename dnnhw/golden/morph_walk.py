@@ -20,7 +20,8 @@ block (``Kp x 1 x Hp x Wp`` of the L1 output tile) and each cycle ``(c, t, r, s)
   input, one weight word per active filter), each MAC, each accumulator load and drain,
   and the partial sums' write-backs, spills and refills by the "first contribution is
   channel 0" rule;
-- adds the cycles of the "Cycles" section.
+- adds the cycles of the "Cycles" section where they arise: at each transfer, each L2
+  and L1 step and each PE block.
 
 It also checks itself: it carries real values (small random integers) through the
 hierarchy and compares the outputs that reach DRAM with a direct convolution; it asserts
@@ -40,8 +41,8 @@ Where ``docs/morph.md`` leaves room, the walk reads it so:
 - Residency compares tile coordinates, not contents: two tiles with different
   coordinates but the same clipped input elements are still evicted and filled.
 - A fill is a fill even when it moves no words (an input tile whose halo box lies wholly
-  in the padding): it costs ``dram_latency`` at the DRAM (and ``ceil(0 / ...) = 0``
-  between the L2 and the L1).
+  in the padding): it costs ``dram_latency`` at the DRAM and ``l2_latency`` (plus
+  ``ceil(0 / ...) = 0``) between the L2 and the L1.
 - A PE block reads one weight word per active filter every cycle, even a cycle whose
   taps are all in the padding for every position of the block.
 - An input tile is the whole clipped halo box, so with a stride larger than the kernel
@@ -148,10 +149,11 @@ def walk(layer, mapping, hardware=DEFAULT_HARDWARE, seed=0):
         return hw.dram_latency + math.ceil(words / hw.dram_words_per_cycle)
 
     def dram_write_cycles(words):
-        return math.ceil(words / hw.dram_words_per_cycle)
+        return hw.dram_write_latency + math.ceil(words / hw.dram_words_per_cycle)
 
     def l2_cycles(words):
-        return math.ceil(words / hw.l2_words_per_cycle)
+        """One transfer between the L2 and the L1, either way."""
+        return hw.l2_latency + math.ceil(words / hw.l2_words_per_cycle)
 
     def input_coords(axis_size, kernel, stride, pad, start, length):
         """Input positions of the halo box of outputs ``start .. start+length-1`` that lie
@@ -217,6 +219,8 @@ def walk(layer, mapping, hardware=DEFAULT_HARDWARE, seed=0):
         """One L1 step: evictions and fills from the L2, then the PE blocks."""
         need = keys(n, t1)
         c0, cl = t1["C"]
+        # The step's own cost, in the L2-to-L1 phase: the one that fills the L1.
+        tally.cycles["l2"] += hw.l1_step_overhead
         # Partial sums written back first.
         if l1["psums"]["key"] is not None and l1["psums"]["key"] != need["psums"]:
             l1_psum_writeback(l1)
@@ -325,6 +329,8 @@ def walk(layer, mapping, hardware=DEFAULT_HARDWARE, seed=0):
             t2 = {d: l2_pieces[d][i] for d, i in zip(outer, idx)}
             need = keys(n, t2)
             c0, cl = t2["C"]
+            # The step's own cost, in the DRAM phase: the one that fills the L2.
+            tally.cycles["dram"] += hw.l2_step_overhead
             # Partial sums written back first.
             if l2["psums"]["key"] is not None and l2["psums"]["key"] != need["psums"]:
                 l2_psum_writeback()
@@ -370,6 +376,7 @@ def walk(layer, mapping, hardware=DEFAULT_HARDWARE, seed=0):
             l1_psum_writeback(l1)
     # The last L2 partial-sum tile is written back at the end.
     l2_psum_writeback()
+    tally.cycles["dram"] += hw.layer_overhead   # once per layer (starting, finishing)
 
     # --- self-checks ------------------------------------------------------------------
     expect = _reference_conv(x_arr, w_arr, layer.stride, layer.padding)
