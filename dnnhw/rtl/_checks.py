@@ -7,6 +7,7 @@ def check_int(name, value, lo, hi):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+    return value
 
 
 def check_bool(name, value):
