@@ -1,0 +1,178 @@
+"""The host side of Morph's array: a part-1 mapping turned into the sequencer's
+configuration, after checking that it fits the buffers the array was built with.
+
+:class:`ArrayShape`
+    What a build has: the PE block, the L2 banks, the L1 copies and PE banks, the
+    register width and the multiplier's cycles.
+:func:`array_hardware`
+    The model's :class:`~dnnhw.golden.morph.Hardware` of a build: its PEs and L2, and the
+    timing constants read off the sequencer program (``docs/morph-array.md``).
+:func:`check`, :func:`configure`
+    Why a layer and mapping do not fit a build (the model's legality for the L2, the
+    array's own for the L1 and its registers), and the configuration registers.
+:func:`layout`
+    Where the inputs, weights and outputs sit in the array's memory.
+"""
+
+import math
+from dataclasses import dataclass, replace
+
+from dnnhw.golden import morph
+from dnnhw.golden.morph import DIMS, Violation
+from dnnhw.rtl.morph_program import CONFIG, sequencer_program, timing
+
+
+__all__ = ["ArrayShape", "array_hardware", "check", "configure", "layout", "l2_regions"]
+
+
+@dataclass(frozen=True)
+class ArrayShape:
+    """One build of the array.
+
+    Members
+    -------
+    kp, hp, wp : int
+        The PE block built (a mapping's block may be smaller).
+    l2_banks, l2_bank_words : int
+        The L2: banks of words.
+    l1_input_words, l1_weight_words : int
+        Words of each L1 input copy (one per output position of the block) and of each
+        weight copy (one per filter row).
+    l1_psum_entries : int
+        Entries of each PE's partial-sum bank: the PE blocks of one L1 tile.
+    value_width : int
+        Bits of the sequencer's registers (addresses and sizes).
+    mul_cycles : int
+        Cycles of the sequencer's multiply.
+    """
+    kp: int = 2
+    hp: int = 2
+    wp: int = 2
+    l2_banks: int = 4
+    l2_bank_words: int = 8192
+    l1_input_words: int = 1024
+    l1_weight_words: int = 1024
+    l1_psum_entries: int = 256
+    value_width: int = 32
+    mul_cycles: int = 1
+
+    @property
+    def pes(self):
+        return self.kp * self.hp * self.wp
+
+
+def array_hardware(shape, memory_latency):
+    """The model's hardware for ``shape`` behind a memory of ``memory_latency`` cycles:
+    the counts the array must reproduce, its cycles exactly."""
+    constants = timing(sequencer_program(), memory_latency, shape.mul_cycles)
+    # The L1 split is fixed by the build, not the mapping: one bank per operand, large
+    # enough for any of them; :func:`check` holds each operand to its own size.
+    l1_words = max(shape.l1_input_words, shape.l1_weight_words,
+                   shape.l1_psum_entries * shape.pes)
+    return morph.Hardware(pes=shape.pes, l2_banks=shape.l2_banks,
+                          l2_bank_words=shape.l2_bank_words, l1_banks=3,
+                          l1_bank_words=l1_words, name="morph-array", **constants)
+
+
+def _array_mapping(mapping):
+    """``mapping`` with the array's L1 split (one bank per operand)."""
+    return replace(mapping, l1_banks=(1, 1, 1))
+
+
+def l2_regions(shape, mapping):
+    """The first word of each operand's L2 region: the banks in order inputs, weights,
+    partial sums."""
+    banks = mapping.l2_banks
+    return {"inputs": 0, "weights": banks[0] * shape.l2_bank_words,
+            "psums": (banks[0] + banks[1]) * shape.l2_bank_words}
+
+
+def check(layer, mapping, shape):
+    """Every reason ``mapping`` of ``layer`` cannot run on ``shape`` (a list of
+    :class:`~dnnhw.golden.morph.Violation`; empty when it can)."""
+    hardware = array_hardware(shape, 1)
+    out = [v for v in morph.check(layer, _array_mapping(mapping), hardware)
+           if v.level != "l1"]
+    for axis, kernel, pad in zip("FHW", (layer.T, layer.R, layer.S), layer.padding):
+        if pad >= kernel:
+            out.append(Violation(f"padding along {axis} must be below the kernel's "
+                                 f"{kernel} taps on the array, got {pad}"))
+    kp, hp, wp = mapping.parallel
+    for name, value, built in (("Kp", kp, shape.kp), ("Hp", hp, shape.hp),
+                               ("Wp", wp, shape.wp)):
+        if value > built:
+            out.append(Violation(f"parallel {name} must be in 1..{built} (the built "
+                                 f"block), got {value}"))
+    if out:
+        return out
+    # The L1: each copy holds the largest L1 tile of its operand, the PE banks the most
+    # blocks of one L1 tile.
+    words = morph.tile_words(layer, mapping.l1_tile, within=mapping.l2_tile)
+    kt, _, ft, ht, wt = mapping.l1_tile
+    entries = math.ceil(kt / kp) * ft * math.ceil(ht / hp) * math.ceil(wt / wp)
+    for operand, needed, available in (
+            ("inputs", words["inputs"], shape.l1_input_words),
+            ("weights", words["weights"], shape.l1_weight_words),
+            ("psums", entries, shape.l1_psum_entries)):
+        if needed > available:
+            unit = "entries per PE bank" if operand == "psums" else "words per copy"
+            out.append(Violation(f"l1 {operand}: the tile needs {needed} {unit}, the "
+                                 f"array has {available} ({needed - available} over)",
+                                 level="l1", operand=operand, needed=needed,
+                                 available=available))
+    limit = 1 << (shape.value_width - 1)
+    total = sum(layout(layer).values())
+    if total >= limit:
+        out.append(Violation(f"the layer's {total} words of memory exceed the "
+                             f"{shape.value_width}-bit registers (at most {limit - 1})"))
+    return out
+
+
+def layout(layer):
+    """Word addresses of the tensors, dense and row-major one after another: inputs
+    ``N x C x F x H x W``, weights ``K x C x T x R x S``, outputs ``N x K x Fo x Ho x Wo``;
+    ``words`` is the memory they take."""
+    words = layer.operand_words()
+    inputs = layer.N * layer.C * layer.F * layer.H * layer.W
+    weights = layer.K * layer.C * layer.taps
+    outputs = layer.N * layer.K * layer.Fo * layer.Ho * layer.Wo
+    assert words["psums"] == outputs
+    return {"x_base": 0, "w_base": inputs, "y_base": inputs + weights,
+            "words": inputs + weights + outputs}
+
+
+def configure(layer, mapping, shape):
+    """The configuration registers (every name of
+    :data:`~dnnhw.rtl.morph_program.CONFIG`, plus ``order2`` and ``order1``) that run
+    ``mapping`` of ``layer`` on ``shape``. Raises
+    :class:`~dnnhw.golden.morph.MappingError` with every reason it does not fit."""
+    violations = check(layer, mapping, shape)
+    if violations:
+        raise morph.MappingError(violations)
+    L = layer
+    (sf, sh, sw), (pf, ph, pw) = L.stride, L.padding
+    sizes = {d: L.size(d) for d in DIMS}
+    config = {
+        "N": L.N, "C": L.C, "F": L.F, "H": L.H, "W": L.W, "K": L.K,
+        "T": L.T, "R": L.R, "S": L.S, "sf": sf, "sh": sh, "sw": sw,
+        "pf": pf, "ph": ph, "pw": pw, "Fo": L.Fo, "Ho": L.Ho, "Wo": L.Wo,
+        "TRS": L.taps, "RS": L.R * L.S,
+        "x_n": L.C * L.F * L.H * L.W, "x_c": L.F * L.H * L.W, "x_f": L.H * L.W,
+        "w_k": L.C * L.taps,
+        "y_n": L.K * L.Fo * L.Ho * L.Wo, "y_k": L.Fo * L.Ho * L.Wo, "y_f": L.Ho * L.Wo,
+        "Kp": mapping.parallel[0], "Hp": mapping.parallel[1], "Wp": mapping.parallel[2],
+        "order2": mapping.outer_order, "order1": mapping.inner_order,
+    }
+    for d, t2, t1 in zip(DIMS, mapping.l2_tile, mapping.l1_tile):
+        config[f"t2_{d}"] = t2
+        config[f"t1_{d}"] = t1
+        config[f"trips1_{d}"] = math.ceil(t2 / t1)
+        last = sizes[d] - t2 * (math.ceil(sizes[d] / t2) - 1)
+        config[f"trips1_last_{d}"] = math.ceil(last / t1)
+    regions = l2_regions(shape, mapping)
+    config.update(l2_inputs=regions["inputs"], l2_weights=regions["weights"],
+                  l2_psums=regions["psums"])
+    config.update({k: v for k, v in layout(layer).items() if k != "words"})
+    missing = set(CONFIG) - set(config)
+    assert not missing, missing
+    return config

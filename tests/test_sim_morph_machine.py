@@ -1,0 +1,139 @@
+"""The sequencer program, run by the Python machine, against the model and a convolution:
+every output bit-exact, every counter and the cycle total equal to ``morph.counts`` with
+the array's timing constants; and the loader's refusals."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from dnnhw.golden import morph
+from dnnhw.golden.morph import DIMS, Layer, Mapping, MappingError
+from dnnhw.golden.morph_walk import _reference_conv
+from dnnhw.rtl.morph_program import sequencer_program
+from dnnhw.sim.morph_loader import ArrayShape, array_hardware, check, configure, layout
+from dnnhw.sim.morph_machine import Machine
+
+from morph_cases import hand_cases, random_case
+
+PROGRAM = sequencer_program()
+
+
+def run_layer(layer, mapping, shape, *, latency=7, seed=0):
+    """Run one layer on the machine with random int8 operands: (outputs, expected,
+    machine counters, model counts)."""
+    config = configure(layer, mapping, shape)
+    place = layout(layer)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(layer.N, layer.C, layer.F, layer.H, layer.W))
+    w = rng.integers(-128, 128, size=(layer.K, layer.C, layer.T, layer.R, layer.S))
+    dram = [0] * place["words"]
+    dram[place["x_base"]:place["w_base"]] = x.ravel().tolist()
+    dram[place["w_base"]:place["y_base"]] = w.ravel().tolist()
+    machine = Machine(PROGRAM, kp=shape.kp, hp=shape.hp, wp=shape.wp,
+                      l2_words=shape.l2_banks * shape.l2_bank_words,
+                      l1_input_words=shape.l1_input_words,
+                      l1_weight_words=shape.l1_weight_words,
+                      l1_psum_entries=shape.l1_psum_entries, value_width=shape.value_width,
+                      memory_latency=latency, mul_cycles=shape.mul_cycles)
+    counters = machine.run(config, dram)
+    y = np.array(dram[place["y_base"]:]).reshape(layer.N, layer.K, layer.Fo, layer.Ho,
+                                                 layer.Wo)
+    model = morph.counts(layer, dataclasses.replace(mapping, l1_banks=(1, 1, 1)),
+                         array_hardware(shape, latency))
+    return y, _reference_conv(x, w, layer.stride, layer.padding), counters, model
+
+
+def assert_matches_model(y, expected, counters, model):
+    assert np.array_equal(y, expected), "outputs differ from the convolution"
+    for level in ("dram", "l2", "l1"):
+        for operand in ("inputs", "weights", "psums"):
+            assert counters["traffic"][level][operand] == model.traffic[level][operand], (
+                level, operand)
+    assert counters["macs"] == model.macs
+    assert counters["cycles"] == model.cycles["total"]
+
+
+def shape_for(layer, mapping, l2_banks, l2_bank_words, rng=None):
+    """A build that holds ``mapping``: the block at least the mapping's, L1 copies and PE
+    banks just big enough (or a little bigger)."""
+    kp, hp, wp = mapping.parallel
+    words = morph.tile_words(layer, mapping.l1_tile, within=mapping.l2_tile)
+    kt, _, ft, ht, wt = mapping.l1_tile
+    entries = math.ceil(kt / kp) * ft * math.ceil(ht / hp) * math.ceil(wt / wp)
+    spare = (lambda: int(rng.integers(0, 3))) if rng is not None else (lambda: 0)
+    return ArrayShape(kp=kp + spare(), hp=hp + spare(), wp=wp + spare(),
+                      l2_banks=l2_banks, l2_bank_words=l2_bank_words,
+                      l1_input_words=words["inputs"] + spare(),
+                      l1_weight_words=words["weights"] + spare(),
+                      l1_psum_entries=entries + spare(), mul_cycles=1 + spare())
+
+
+@pytest.mark.parametrize("name, layer, mapping, hardware",
+                         [c for c in hand_cases() if c[0] != "pad-only-tiles"],
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_hand_cases(name, layer, mapping, hardware):
+    shape = shape_for(layer, mapping, hardware.l2_banks, hardware.l2_bank_words)
+    assert_matches_model(*run_layer(layer, mapping, shape))
+
+
+@pytest.mark.parametrize("chunk", range(6))
+def test_random_cases(chunk):
+    rng = np.random.default_rng(500 + chunk)
+    done = 0
+    while done < 12:
+        layer, mapping, hardware = random_case(rng, max_macs=3000)
+        if any(p >= k for p, k in zip(layer.padding, (layer.T, layer.R, layer.S))):
+            continue
+        shape = shape_for(layer, mapping, hardware.l2_banks, hardware.l2_bank_words, rng)
+        latency = int(rng.integers(1, 30))
+        assert_matches_model(*run_layer(layer, mapping, shape, latency=latency,
+                                        seed=done))
+        done += 1
+
+
+def test_a_c3d_shaped_layer_under_the_optimizers_mapping():
+    """conv3a's channel ratio scaled down, the energy-optimal mapping for this build."""
+    from dnnhw.golden.morph_search import best_mapping
+    layer = Layer(C=8, F=4, H=6, W=6, K=16, padding=1, name="c3d-3a-scaled")
+    shape = ArrayShape(kp=2, hp=2, wp=2, l2_banks=4, l2_bank_words=1024,
+                       l1_input_words=512, l1_weight_words=512, l1_psum_entries=64)
+    hardware = array_hardware(shape, 10)
+    result = best_mapping(layer, dataclasses.replace(
+        hardware, pes=shape.pes, l1_banks=6, l1_bank_words=128), objective="energy")
+    mapping = dataclasses.replace(result.mapping, parallel=tuple(
+        min(p, b) for p, b in zip(result.mapping.parallel, (2, 2, 2))))
+    if check(layer, mapping, shape):
+        pytest.skip(f"the optimizer's pick does not fit this build: {check(layer, mapping, shape)}")
+    assert_matches_model(*run_layer(layer, mapping, shape, latency=10))
+
+
+def _mapping(**changes):
+    base = dict(outer_order="KCFHW", inner_order="KCFHW", l2_tile=(2, 2, 2, 3, 3),
+                l1_tile=(2, 1, 1, 3, 3), parallel=(2, 2, 2), l2_banks=(1, 1, 1),
+                l1_banks=(1, 1, 1))
+    base.update(changes)
+    return Mapping(**base)
+
+
+LAYER = Layer(C=2, F=3, H=5, W=5, K=2, padding=1)
+ROOMY = ArrayShape(l2_banks=3, l2_bank_words=1024)
+
+
+@pytest.mark.parametrize("shape, mapping, layer, message", [
+    (ROOMY, _mapping(parallel=(4, 2, 2)), LAYER, r"parallel Kp must be in 1\.\.2"),
+    (ROOMY, _mapping(), Layer(C=2, F=3, H=5, W=5, K=2, R=1, padding=1),
+     "padding along H must be below the kernel's 1 taps"),
+    (dataclasses.replace(ROOMY, l1_input_words=20), _mapping(), LAYER,
+     # 1 channel x 3 frames x 4 rows x 4 columns: the middle tile's clipped halo box.
+     r"l1 inputs: the tile needs 48 words per copy, the array has 20 \(28 over\)"),
+    (dataclasses.replace(ROOMY, l1_psum_entries=1), _mapping(), LAYER,
+     r"l1 psums: the tile needs 4 entries per PE bank, the array has 1 \(3 over\)"),
+    (dataclasses.replace(ROOMY, l2_bank_words=16), _mapping(), LAYER,
+     r"L2 inputs: the tile needs 96 words, its 1 bank\(s\) hold 16 \(80 words over\)"),
+])
+def test_loader_refuses_what_does_not_fit(shape, mapping, layer, message):
+    assert check(layer, mapping, shape)
+    with pytest.raises(MappingError, match=message):
+        configure(layer, mapping, shape)
