@@ -80,10 +80,16 @@ class Machine:
         Cycles from a read request to its first word (a fixed-latency memory).
     mul_cycles : int
         Cycles of a ``mul`` (the build's multiplier).
+    on_job : callable or None
+        Called as ``on_job(run, job, machine, when)`` before (``when="before"``) and after
+        (``"after"``) each job, ``job`` the job's register values by name: the engines'
+        benches replay a real layer's jobs from it. ``machine.l2``, ``machine.l1`` and
+        ``machine.dram`` hold the buffers.
     """
 
     def __init__(self, program, *, kp, hp, wp, l2_words, l1_input_words, l1_weight_words,
-                 l1_psum_entries, value_width=32, memory_latency=10, mul_cycles=1):
+                 l1_psum_entries, value_width=32, memory_latency=10, mul_cycles=1,
+                 on_job=None):
         self.program = program
         self.kp, self.hp, self.wp = kp, hp, wp
         self.l2_words = l2_words
@@ -93,6 +99,7 @@ class Machine:
         self.value_width = value_width
         self.memory_latency = memory_latency
         self.mul_cycles = mul_cycles
+        self.on_job = on_job
 
     # ---- values ---------------------------------------------------------------------
     def _wrap(self, value):
@@ -231,6 +238,13 @@ class Machine:
     def _job(self, run, value):
         window, kind, operand = RUNS[run]
         job = {name: value(f"{window}.{name}") for name in JOBS[window]}
+        if self.on_job is not None:
+            self.on_job(run, job, self, "before")
+        self._engine(run, window, kind, operand, job)
+        if self.on_job is not None:
+            self.on_job(run, job, self, "after")
+
+    def _engine(self, run, window, kind, operand, job):
         counters = self.counters
         traffic = counters["traffic"]
         if kind in ("dram_read", "dram_write"):
