@@ -124,7 +124,7 @@ def test_partial_sum_layout_by_quotient():
 
 @pytest.mark.parametrize("name, value, error", [
     ("levels", 0, ValueError), ("levels", 9, ValueError), ("levels", 2.0, TypeError),
-    ("streams", 0, ValueError), ("streams", 9, ValueError),
+    ("streams", 0, ValueError), ("streams", 17, ValueError),
     ("count_width", 0, ValueError), ("count_width", 17, ValueError),
     ("value_width", 0, ValueError), ("value_width", 33, ValueError),
     ("value_width", "8", TypeError),

@@ -46,7 +46,7 @@ class LoopWalker(wiring.Component):
     levels : int
         Loops of the nest, 1 to 8.
     streams : int
-        Values per iteration, 1 to 8.
+        Values per iteration, 1 to 16.
     count_width : int
         Bits of a count (and of a modulus), 1 to 16: counts up to ``2 ** count_width - 1``.
     value_width : int
@@ -71,7 +71,7 @@ class LoopWalker(wiring.Component):
 
     def __init__(self, *, levels, streams, count_width=12, value_width=24):
         self._levels = check_int("levels", levels, 1, 8)
-        self._streams = check_int("streams", streams, 1, 8)
+        self._streams = check_int("streams", streams, 1, 16)
         self._count_width = check_int("count_width", count_width, 1, 16)
         self._value_width = check_int("value_width", value_width, 1, 32)
         values = data.ArrayLayout(unsigned(value_width), streams)
