@@ -34,34 +34,38 @@ class TileLoops(wiring.Component):
     ----------
     index_width : int
         Bits of a tile index (trip counts up to ``2 ** index_width``), 1 to 16.
+    dimensions : int
+        Loops of the nest, 1 to 8: 5 for :data:`DIMS`, 6 with the images (the L2 level of
+        the array puts them outermost, as dimension 5).
 
     Members
     -------
-    order : In(ArrayLayout(3, 5))
-    trips : In(ArrayLayout(index_width + 1, 5))
+    order : In(ArrayLayout(3, dimensions))
+    trips : In(ArrayLayout(index_width + 1, dimensions))
         Tiles per dimension, each at least 1.
     start, advance : In(1)
     running : Out(1)
         High from ``start`` until ``advance`` on the last step.
-    index : Out(ArrayLayout(index_width, 5))
+    index : Out(ArrayLayout(index_width, dimensions))
         The step's tile index per dimension.
-    changed : Out(5)
+    changed : Out(dimensions)
         Bit ``d``: dimension ``d``'s index differs from the previous step's (all ones at
         the first step).
     last : Out(1)
         This is the last step.
     """
 
-    def __init__(self, *, index_width=8):
+    def __init__(self, *, index_width=8, dimensions=len(DIMS)):
         self._index_width = check_int("index_width", index_width, 1, 16)
+        self._dimensions = n = check_int("dimensions", dimensions, 1, 8)
         super().__init__({
-            "order": In(data.ArrayLayout(unsigned(3), len(DIMS))),
-            "trips": In(data.ArrayLayout(unsigned(index_width + 1), len(DIMS))),
+            "order": In(data.ArrayLayout(unsigned(3), n)),
+            "trips": In(data.ArrayLayout(unsigned(index_width + 1), n)),
             "start": In(1),
             "advance": In(1),
             "running": Out(1),
-            "index": Out(data.ArrayLayout(unsigned(index_width), len(DIMS))),
-            "changed": Out(len(DIMS)),
+            "index": Out(data.ArrayLayout(unsigned(index_width), n)),
+            "changed": Out(n),
             "last": Out(1),
         })
 
@@ -69,13 +73,17 @@ class TileLoops(wiring.Component):
     def index_width(self):
         return self._index_width
 
+    @property
+    def dimensions(self):
+        return self._dimensions
+
     def elaborate(self, platform):
         m = Module()
-        n = len(DIMS)
+        n = self._dimensions
         # At each loop position: its dimension's index and whether it is at its end.
         at_end = []
         for d in range(n):
-            flag = Signal(name=f"at_end_{DIMS[d]}")
+            flag = Signal(name=f"at_end_{d}")
             m.d.comb += flag.eq(self.index[d] + 1 >= self.trips[d])
             at_end.append(flag)
         end_at_position = []
@@ -105,7 +113,7 @@ class TileLoops(wiring.Component):
                 moved = []
                 for d in range(n):
                     # Dimension d steps when the loop holding it does.
-                    steps_d = Signal(name=f"steps_{DIMS[d]}")
+                    steps_d = Signal(name=f"steps_dim_{d}")
                     m.d.comb += steps_d.eq(
                         Cat(*(steps_position[p] & (self.order[p] == d)
                               for p in range(n))).any())

@@ -70,8 +70,9 @@ CONFIG = (
     "Fo", "Ho", "Wo",
     # derived by the loader: tap counts and the DRAM tensors' strides
     "TRS", "RS", "x_n", "x_c", "x_f", "w_k", "y_n", "y_k", "y_f",
-    # tiles: sizes per level, and the L1 trips of a full and of the last L2 tile
-    *(f"t2_{d}" for d in DIMS), *(f"t1_{d}" for d in DIMS),
+    # tiles: sizes per level, the L2 trips, and the L1 trips of a full and of the last
+    # L2 tile
+    *(f"t2_{d}" for d in DIMS), *(f"t1_{d}" for d in DIMS), *(f"trips2_{d}" for d in DIMS),
     *(f"trips1_{d}" for d in DIMS), *(f"trips1_last_{d}" for d in DIMS),
     # the PE block, the L2 regions, the tensors
     "Kp", "Hp", "Wp", "l2_inputs", "l2_weights", "l2_psums",

@@ -166,6 +166,7 @@ def configure(layer, mapping, shape):
     for d, t2, t1 in zip(DIMS, mapping.l2_tile, mapping.l1_tile):
         config[f"t2_{d}"] = t2
         config[f"t1_{d}"] = t1
+        config[f"trips2_{d}"] = math.ceil(sizes[d] / t2)
         config[f"trips1_{d}"] = math.ceil(t2 / t1)
         last = sizes[d] - t2 * (math.ceil(sizes[d] / t2) - 1)
         config[f"trips1_last_{d}"] = math.ceil(last / t1)

@@ -215,9 +215,7 @@ class Machine:
             elif op == "start":
                 if ins[1] == "l2":
                     trips = {"N": config["N"]}
-                    trips.update({d: -(-config[{"K": "K", "C": "C", "F": "Fo", "H": "Ho",
-                                                "W": "Wo"}[d]] // config[f"t2_{d}"])
-                                  for d in DIMS})
+                    trips.update({d: config[f"trips2_{d}"] for d in DIMS})
                     loops["l2"] = _TileLoops("N" + config["order2"], trips)
                     held["l2"] = False
                 else:
