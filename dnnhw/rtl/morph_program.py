@@ -61,7 +61,7 @@ DIV_CYCLES = 17
 
 #: Fixed cycles of each kind of job beyond its words (the engine's pipeline); a DRAM fill
 #: also waits for the memory's latency. The RTL engines must take exactly these.
-JOB_OVERHEAD = {"dram_read": 2, "dram_write": 2, "l2_l1": 2, "blocks": 4}
+JOB_OVERHEAD = {"dram_read": 2, "dram_write": 2, "l2_l1": 1, "blocks": 4}
 
 #: The configuration registers the loader writes, in register-file order.
 CONFIG = (
