@@ -21,7 +21,8 @@ Registers are ``value_width`` bits, two's complement. Instructions:
 ``li d, imm``, ``add d, a, b``, ``sub d, a, b``, ``min d, a, b``, ``max d, a, b`` (signed)
     one cycle each.
 ``mul d, a, b``
-    ``d = a * b`` (the low bits), :data:`MUL_CYCLES` cycles.
+    ``d = a * b`` (the low bits), the build's multiplier cycles (:data:`MUL_CYCLES` with
+    DSP blocks).
 ``cdiv d, a, b``
     ``d = ceil(a / b)`` for ``a >= 0, b >= 1``, :data:`DIV_CYCLES` cycles.
 ``sel d, a, b, flag``
@@ -49,19 +50,21 @@ from dataclasses import dataclass
 
 
 __all__ = ["Program", "sequencer_program", "timing", "instruction_cycles", "CONFIG", "JOBS",
-           "RUNS", "MUL_CYCLES", "DIV_CYCLES",
+           "RUNS", "COUNTERS", "ADDRESS_ORDER2", "ADDRESS_ORDER1", "ADDRESS_START",
+           "MUL_CYCLES", "DIV_CYCLES",
            "JOB_OVERHEAD", "DIMS"]
 
 DIMS = "KCFHW"
 
-#: Cycles of a multiply and of a ceiling division (iterative: 16-bit multiplier and
-#: quotient, one bit a cycle, plus one to start).
-MUL_CYCLES = 17
+#: Cycles of a multiply with the DSP multiplier (operands registered, then the product;
+#: the serial one takes 1 + value_width, :attr:`MorphSequencer.mul_cycles`) and of a
+#: ceiling division (16 quotient bits, one a cycle, plus one to start).
+MUL_CYCLES = 2
 DIV_CYCLES = 17
 
 #: Fixed cycles of each kind of job beyond its words (the engine's pipeline); a DRAM fill
 #: also waits for the memory's latency. The RTL engines must take exactly these.
-JOB_OVERHEAD = {"dram_read": 2, "dram_write": 2, "l2_l1": 1, "blocks": 4}
+JOB_OVERHEAD = {"dram_read": 0, "dram_write": 1, "l2_l1": 1, "blocks": 4}
 
 #: The configuration registers the loader writes, in register-file order.
 CONFIG = (
@@ -488,3 +491,18 @@ def timing(program, memory_latency, mul_cycles=MUL_CYCLES):
         "dram_words_per_cycle": 1,
         "l2_words_per_cycle": 1,
     }
+
+
+#: The array's counters, in the order its counter port numbers them: reads and writes per
+#: level and operand, then MACs, the layer's cycles (busy) and the cycles a DRAM transfer
+#: waited on the memory (stall).
+COUNTERS = tuple(f"{level}.{operand}.{direction}"
+                 for level in ("dram", "l2", "l1")
+                 for operand in ("inputs", "weights", "psums")
+                 for direction in ("reads", "writes")) + ("macs", "cycles", "stall_cycles")
+
+#: Configuration-port addresses beyond the register file: the two loop orders (three bits
+#: per loop, the outermost at bit 0) and the start of a layer.
+ADDRESS_ORDER2 = 253
+ADDRESS_ORDER1 = 254
+ADDRESS_START = 255

@@ -54,7 +54,7 @@ class ArrayShape:
     l1_weight_words: int = 1024
     l1_psum_entries: int = 256
     value_width: int = 32
-    mul_cycles: int = 1
+    mul_cycles: int = 2
 
     @property
     def pes(self):

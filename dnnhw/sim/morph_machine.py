@@ -88,7 +88,7 @@ class Machine:
     """
 
     def __init__(self, program, *, kp, hp, wp, l2_words, l1_input_words, l1_weight_words,
-                 l1_psum_entries, value_width=32, memory_latency=10, mul_cycles=1,
+                 l1_psum_entries, value_width=32, memory_latency=10, mul_cycles=2,
                  on_job=None):
         self.program = program
         self.kp, self.hp, self.wp = kp, hp, wp
