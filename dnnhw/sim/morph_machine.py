@@ -323,6 +323,9 @@ class Machine:
                    if kk < job["rem_k"] - kb * kp and i < job["rem_h"] - hb * hp
                    and j < job["rem_w"] - wb * wp]
             acc = {}
+            if pes:
+                self._check(0 <= entry < self.l1_psum_entries,
+                            f"blocks: PE entry {entry} outside 0..{self.l1_psum_entries - 1}")
             for kk, i, j in pes:
                 bank = (kk * self.hp + i) * self.wp + j
                 if job["load"]:
