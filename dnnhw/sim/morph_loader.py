@@ -19,10 +19,12 @@ from dataclasses import dataclass, replace
 
 from dnnhw.golden import morph
 from dnnhw.golden.morph import DIMS, Violation
-from dnnhw.rtl.morph_program import CONFIG, sequencer_program, timing
+from dnnhw.rtl.morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_START, CONFIG,
+                                     COUNTERS, sequencer_program, timing)
 
 
-__all__ = ["ArrayShape", "array_hardware", "check", "configure", "layout", "l2_regions"]
+__all__ = ["ArrayShape", "array_hardware", "check", "configure", "layout", "l2_regions",
+           "config_writes", "counters_by_name", "shape_of"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,16 @@ class ArrayShape:
     @property
     def pes(self):
         return self.kp * self.hp * self.wp
+
+
+def shape_of(array):
+    """The :class:`ArrayShape` of a :class:`~dnnhw.rtl.morph_array.MorphArray` build."""
+    return ArrayShape(kp=array.kp, hp=array.hp, wp=array.wp, l2_banks=array.l2_banks,
+                      l2_bank_words=array.l2_bank_words,
+                      l1_input_words=array.l1_input_words,
+                      l1_weight_words=array.l1_weight_words,
+                      l1_psum_entries=array.l1_psum_entries,
+                      value_width=array.VALUE_WIDTH, mul_cycles=array.mul_cycles)
 
 
 def array_hardware(shape, memory_latency):
@@ -177,3 +189,25 @@ def configure(layer, mapping, shape):
     missing = set(CONFIG) - set(config)
     assert not missing, missing
     return config
+
+
+def config_writes(config, program):
+    """The configuration port's writes that load ``config`` (:func:`configure`) and start
+    the layer: ``[(addr, data), ...]``, every register, the two orders, then ``START``."""
+    writes = [(program.registers[name], config[name]) for name in CONFIG]
+    for address, order in ((ADDRESS_ORDER2, config["order2"]),
+                           (ADDRESS_ORDER1, config["order1"])):
+        writes.append((address, sum(DIMS.index(d) << (3 * p) for p, d in enumerate(order))))
+    writes.append((ADDRESS_START, 0))
+    return writes
+
+
+def counters_by_name(values):
+    """``{level: {operand: {reads, writes}}}``, ``macs``, ``cycles``, ``stall_cycles`` from
+    the counter port's values in :data:`~dnnhw.rtl.morph_program.COUNTERS` order."""
+    named = dict(zip(COUNTERS, values))
+    traffic = {level: {op: {d: named[f"{level}.{op}.{d}"] for d in ("reads", "writes")}
+                       for op in ("inputs", "weights", "psums")}
+               for level in ("dram", "l2", "l1")}
+    return {"traffic": traffic, "macs": named["macs"], "cycles": named["cycles"],
+            "stall_cycles": named["stall_cycles"]}

@@ -1,0 +1,400 @@
+"""Morph's tiled 3D-convolution array: the sequencer, its engines, the buffers, counters.
+
+The plan and every rule are in ``docs/morph-array.md``; the loop nest the sequencer runs
+is :mod:`.morph_program`, and each ``run`` of it goes to one engine:
+
+- :class:`~.morph_dram.DramEngine`: DRAM to L2 and back, one request per row;
+- :class:`~.morph_l2l1.L2L1Engine`: L2 to the L1 copies and PE banks and back;
+- :class:`~.morph_blocks.BlocksEngine`: the PE blocks (:class:`~.morph_pe.PeArray`).
+
+Only one engine runs at a time (the model's serial phases), so the buffers' ports go to
+whichever runs. The configuration port writes the sequencer's registers, the two loop
+orders and ``START``; the counter port reads the counters after a layer.
+"""
+
+import math
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_int
+from .morph_blocks import BlocksEngine
+from .morph_dram import DramEngine
+from .morph_l2l1 import L2L1Engine
+from .morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_START, CONFIG,
+                            COUNTERS, DIMS, JOBS, RUNS, sequencer_program)
+from .morph_sequencer import MULTIPLIERS, MorphSequencer
+
+
+__all__ = ["MorphArray", "ERRORS"]
+
+#: ``error_code`` values: what stopped a layer.
+ERRORS = ("none", "order", "divide", "dram", "l2_l1", "blocks")
+_OPERAND_CODE = {"inputs": 0, "weights": 1, "psums": 2}
+
+
+def _is_power_of_two(value):
+    return value & (value - 1) == 0
+
+
+class MorphArray(wiring.Component):
+    """A Morph array of ``kp x hp x wp`` PEs with an L2 of ``l2_banks`` banks.
+
+    Parameters
+    ----------
+    kp, hp, wp : int
+        The PE block, 1..16 each.
+    width : int
+        Operand bits, 8 or 16 (inputs and weights, signed).
+    max_channels, max_kernel : int
+        The largest input channels and kernel side the array accepts: the accumulators
+        are sized for them, ``2 * width + ceil(log2(max_channels * max_kernel ** 3))``
+        bits, unless ``acc_width`` is given (and then checked against them).
+    acc_width : int or None
+        Accumulator bits (also the width of a memory word and of the L2).
+    l2_banks, l2_bank_words : int
+        The L2: banks of a power of two words each.
+    l1_input_words, l1_weight_words, l1_psum_entries : int
+        One L1 input copy (per output position), one weight copy (per filter row), one
+        PE's partial-sum bank.
+    addr_width : int
+        Bits of a memory word address.
+    multiplier : str
+        The sequencer's multiplier, ``"dsp"`` or ``"serial"``.
+
+    Members
+    -------
+    config : In(stream.Signature({addr: 8, data: value_width}))
+        Register writes (addresses of :data:`~.morph_program.CONFIG` in the program's
+        register map), ``ADDRESS_ORDER2`` / ``ADDRESS_ORDER1`` (loop orders, three bits
+        per loop, outermost first) and ``ADDRESS_START``. Not ready while a layer runs.
+    busy, done, error : Out(1)
+        ``done`` and ``error`` hold until the next ``START``.
+    error_code : Out(range(len(ERRORS)))
+    mem_req, mem_wdata : Out(stream), mem_rdata : In(stream)
+        The memory port (``docs/morph-array.md``, *Ports*).
+    counter_addr : In(range(len(COUNTERS))), counter_data : Out(48)
+    """
+
+    VALUE_WIDTH = 32
+    COUNTER_WIDTH = 48
+    #: Bits of a request's length: rows of up to 4095 words.
+    LENGTH_WIDTH = 12
+
+    def __init__(self, *, kp=2, hp=2, wp=2, width=16, max_channels=512, max_kernel=3,
+                 acc_width=None, l2_banks=4, l2_bank_words=8192, l1_input_words=1024,
+                 l1_weight_words=1024, l1_psum_entries=256, addr_width=24,
+                 multiplier="dsp"):
+        self._kp = check_int("kp", kp, 1, 16)
+        self._hp = check_int("hp", hp, 1, 16)
+        self._wp = check_int("wp", wp, 1, 16)
+        if width not in (8, 16):
+            raise ValueError(f"width must be 8 or 16, got {width!r}")
+        self._width = width
+        self._max_channels = check_int("max_channels", max_channels, 1, 1 << 15)
+        self._max_kernel = check_int("max_kernel", max_kernel, 1, 15)
+        needed = 2 * width + math.ceil(math.log2(max_channels * max_kernel ** 3))
+        if acc_width is None:
+            acc_width = needed
+        check_int("acc_width", acc_width, 2 * width, 64)
+        if acc_width < needed:
+            raise ValueError(f"acc_width must be at least {needed} for {max_channels} "
+                             f"channels of {max_kernel}^3 taps at {width} bits, got "
+                             f"{acc_width}")
+        self._acc_width = acc_width
+        self._l2_banks = check_int("l2_banks", l2_banks, 1, 64)
+        self._l2_bank_words = check_int("l2_bank_words", l2_bank_words, 16, 1 << 20)
+        if not _is_power_of_two(l2_bank_words):
+            raise ValueError(f"l2_bank_words must be a power of two, got {l2_bank_words}")
+        self._l1_input_words = check_int("l1_input_words", l1_input_words, 1, 1 << 16)
+        self._l1_weight_words = check_int("l1_weight_words", l1_weight_words, 1, 1 << 16)
+        self._l1_psum_entries = check_int("l1_psum_entries", l1_psum_entries, 1, 1 << 16)
+        self._addr_width = check_int("addr_width", addr_width, 8, 30)
+        if multiplier not in MULTIPLIERS:
+            raise ValueError(f"multiplier must be one of {', '.join(MULTIPLIERS)}, "
+                             f"got {multiplier!r}")
+        self._multiplier = multiplier
+        self._program = sequencer_program()
+        super().__init__({
+            "config": In(stream.Signature(data.StructLayout({
+                "addr": 8, "data": signed(self.VALUE_WIDTH)}))),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "error_code": Out(range(len(ERRORS))),
+            "mem_req": Out(stream.Signature(data.StructLayout({
+                "write": 1, "addr": addr_width, "length": self.LENGTH_WIDTH}))),
+            "mem_wdata": Out(stream.Signature(acc_width)),
+            "mem_rdata": In(stream.Signature(acc_width)),
+            "counter_addr": In(range(len(COUNTERS))),
+            "counter_data": Out(self.COUNTER_WIDTH),
+        })
+
+    # ---- what the host needs --------------------------------------------------------
+    kp = property(lambda self: self._kp)
+    hp = property(lambda self: self._hp)
+    wp = property(lambda self: self._wp)
+    width = property(lambda self: self._width)
+    acc_width = property(lambda self: self._acc_width)
+    l2_banks = property(lambda self: self._l2_banks)
+    l2_bank_words = property(lambda self: self._l2_bank_words)
+    l1_input_words = property(lambda self: self._l1_input_words)
+    l1_weight_words = property(lambda self: self._l1_weight_words)
+    l1_psum_entries = property(lambda self: self._l1_psum_entries)
+    addr_width = property(lambda self: self._addr_width)
+    program = property(lambda self: self._program)
+
+    @property
+    def pes(self):
+        return self._kp * self._hp * self._wp
+
+    @property
+    def mul_cycles(self):
+        return 2 if self._multiplier == "dsp" else 1 + self.VALUE_WIDTH
+
+    @property
+    def l2_words(self):
+        return self._l2_banks * self._l2_bank_words
+
+    # ---- the hardware ---------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        kp, hp, wp = self._kp, self._hp, self._wp
+        pes = kp * hp * wp
+        positions = hp * wp
+        word = self._acc_width
+        vw = self.VALUE_WIDTH
+        l2_addr_width = max(4, (self.l2_words - 1).bit_length())
+        bank_bits = (self._l2_bank_words - 1).bit_length()
+        names = self._program.registers
+
+        m.submodules.sequencer = seq = MorphSequencer(program=self._program,
+                                                      value_width=vw,
+                                                      multiplier=self._multiplier)
+        m.submodules.dram = dram = DramEngine(value_width=vw, addr_width=self._addr_width,
+                                              length_width=self.LENGTH_WIDTH,
+                                              l2_addr_width=l2_addr_width,
+                                              word_width=word)
+        m.submodules.l2l1 = l2l1 = L2L1Engine(
+            kp=kp, hp=hp, wp=wp, value_width=vw, l2_addr_width=l2_addr_width,
+            l2_words=self.l2_words, word_width=word, l1_input_words=self._l1_input_words,
+            l1_weight_words=self._l1_weight_words, psum_entries=self._l1_psum_entries)
+        m.submodules.blocks = blocks = BlocksEngine(
+            kp=kp, hp=hp, wp=wp, width=self._width, acc_width=word, value_width=vw,
+            l1_input_words=self._l1_input_words, l1_weight_words=self._l1_weight_words,
+            psum_entries=self._l1_psum_entries, max_taps=self._max_kernel)
+
+        def reg(name):
+            return seq.registers[names[name]]
+
+        # ---- configuration ----------------------------------------------------------
+        order2 = Signal(data.ArrayLayout(unsigned(3), len(DIMS)))
+        order1 = Signal(data.ArrayLayout(unsigned(3), len(DIMS)))
+        m.d.comb += [seq.order2.eq(order2), seq.order1.eq(order1)]
+        running = Signal()
+        m.d.comb += [running.eq(seq.running), self.busy.eq(seq.running)]
+        m.d.comb += self.config.ready.eq(~seq.running)
+        take = self.config.valid & self.config.ready
+        addr, value = self.config.payload.addr, self.config.payload.data
+        m.d.comb += [seq.config_we.eq(take & (addr < seq.register_count)),
+                     seq.config_addr.eq(addr), seq.config_data.eq(value)]
+
+        def permutation(order):
+            return Cat(*(Cat(*(order[p] == d for p in range(len(DIMS)))).any()
+                         for d in range(len(DIMS)))).all()
+
+        start = Signal()
+        with m.If(take & (addr == ADDRESS_ORDER2)):
+            m.d.sync += order2.eq(value[:3 * len(DIMS)])
+        with m.If(take & (addr == ADDRESS_ORDER1)):
+            m.d.sync += order1.eq(value[:3 * len(DIMS)])
+        with m.If(take & (addr == ADDRESS_START)):
+            m.d.sync += [self.done.eq(0), self.error.eq(0), self.error_code.eq(0)]
+            with m.If(permutation(order2) & permutation(order1)):
+                m.d.comb += start.eq(1)
+            with m.Else():
+                m.d.sync += [self.error.eq(1), self.error_code.eq(ERRORS.index("order"))]
+        m.d.comb += seq.start.eq(start)
+        with m.If(seq.done):
+            m.d.sync += self.done.eq(1)
+
+        # ---- jobs -------------------------------------------------------------------
+        runs = list(RUNS)
+        current = Signal(range(len(runs)))
+        with m.If(seq.job_start):
+            m.d.sync += current.eq(seq.job_run)
+        run = Signal(range(len(runs)))
+        m.d.comb += run.eq(Mux(seq.job_start, seq.job_run, current))
+
+        def window_mux(kind, field):
+            """The job register ``field`` of whichever run of ``kind`` is current."""
+            windows = [(i, RUNS[r][0]) for i, r in enumerate(runs) if RUNS[r][1] in kind]
+            value = reg(f"{windows[0][1]}.{field}")
+            for i, window in windows[1:]:
+                value = Mux(run == i, reg(f"{window}.{field}"), value)
+            return value
+
+        def is_kind(kinds):
+            return Cat(*(run == i for i, r in enumerate(runs) if RUNS[r][1] in kinds)).any()
+
+        def operand_code(kinds):
+            code = Const(0, 2)
+            for i, r in enumerate(runs):
+                if RUNS[r][1] in kinds:
+                    code = Mux(run == i, _OPERAND_CODE[RUNS[r][2]], code)
+            return code
+
+        dram_kinds, l2l1_kinds = ("dram_read", "dram_write"), ("l2_l1", "l1_l2")
+        m.d.comb += [
+            dram.start.eq(seq.job_start & is_kind(dram_kinds)),
+            dram.write.eq(is_kind(("dram_write",))),
+            dram.rows[0].eq(window_mux(dram_kinds, "rows0")),
+            dram.rows[1].eq(window_mux(dram_kinds, "rows1")),
+            dram.rows[2].eq(window_mux(dram_kinds, "rows2")),
+            dram.row_len.eq(window_mux(dram_kinds, "row_len")),
+            dram.strides[0].eq(window_mux(dram_kinds, "ds0")),
+            dram.strides[1].eq(window_mux(dram_kinds, "ds1")),
+            dram.strides[2].eq(window_mux(dram_kinds, "ds2")),
+            dram.dram_addr.eq(window_mux(dram_kinds, "dram_addr")),
+            dram.l2_addr.eq(window_mux(dram_kinds, "l2_addr")),
+            l2l1.start.eq(seq.job_start & is_kind(l2l1_kinds)),
+            l2l1.write.eq(is_kind(("l1_l2",))),
+            l2l1.operand.eq(operand_code(l2l1_kinds)),
+            l2l1.l2_addr.eq(window_mux(l2l1_kinds, "l2_addr")),
+            l2l1.kp_run.eq(reg("Kp")), l2l1.hp_run.eq(reg("Hp")), l2l1.wp_run.eq(reg("Wp")),
+            blocks.start.eq(seq.job_start & is_kind(("blocks",))),
+        ]
+        for i in range(4):
+            m.d.comb += l2l1.counts[i].eq(window_mux(l2l1_kinds, f"n{i}"))
+        for i in range(3):
+            m.d.comb += [l2l1.strides[i].eq(window_mux(l2l1_kinds, f"s{i}")),
+                         l2l1.entry_strides[i].eq(reg(f"l1_psums.e{i}"))]
+        for field in JOBS["blocks"]:
+            m.d.comb += getattr(blocks, field).eq(reg(f"blocks.{field}"))
+        for name in ("T", "R", "S", "sf", "sh", "sw", "F", "H", "W"):
+            m.d.comb += getattr(blocks, name).eq(reg(name))
+        m.d.comb += [blocks.kp_run.eq(reg("Kp")), blocks.hp_run.eq(reg("Hp")),
+                     blocks.wp_run.eq(reg("Wp"))]
+        m.d.comb += seq.job_busy.eq(dram.busy | l2l1.busy | blocks.busy)
+
+        # ---- errors stop the layer ----------------------------------------------------
+        for source, flag in (("divide", seq.error), ("dram", dram.error),
+                             ("l2_l1", l2l1.error), ("blocks", blocks.error)):
+            with m.If(flag & ~self.error):
+                m.d.sync += [self.error.eq(1), self.error_code.eq(ERRORS.index(source))]
+        m.d.comb += seq.abort.eq(self.error)
+
+        # ---- the memory port ----------------------------------------------------------
+        wiring.connect(m, dram.mem_req, wiring.flipped(self.mem_req))
+        wiring.connect(m, dram.mem_wdata, wiring.flipped(self.mem_wdata))
+        wiring.connect(m, wiring.flipped(self.mem_rdata), dram.mem_rdata)
+
+        # ---- the L2 -------------------------------------------------------------------
+        dram_active = Signal()
+        m.d.comb += dram_active.eq(dram.busy | dram.start)
+        l2_raddr = Signal(l2_addr_width)
+        l2_re = Signal()
+        l2_waddr = Signal(l2_addr_width)
+        l2_wdata = Signal(word)
+        l2_we = Signal()
+        with m.If(dram_active):
+            m.d.comb += [l2_raddr.eq(dram.l2_raddr), l2_re.eq(dram.l2_re),
+                         l2_waddr.eq(dram.l2_waddr), l2_wdata.eq(dram.l2_wdata),
+                         l2_we.eq(dram.l2_we)]
+        with m.Else():
+            m.d.comb += [l2_raddr.eq(l2l1.l2_raddr), l2_re.eq(l2l1.l2_re),
+                         l2_waddr.eq(l2l1.l2_waddr), l2_wdata.eq(l2l1.l2_wdata),
+                         l2_we.eq(l2l1.l2_we)]
+        read_bank = Signal(range(self._l2_banks))
+        with m.If(l2_re):
+            m.d.sync += read_bank.eq(l2_raddr >> bank_bits)
+        l2_data = []
+        for b in range(self._l2_banks):
+            mem = Memory(shape=word, depth=self._l2_bank_words, init=[])
+            m.submodules[f"l2_bank{b}"] = mem
+            rd = mem.read_port(transparent_for=())
+            wr = mem.write_port()
+            m.d.comb += [rd.addr.eq(l2_raddr[:bank_bits]),
+                         rd.en.eq(l2_re & ((l2_raddr >> bank_bits) == b)),
+                         wr.addr.eq(l2_waddr[:bank_bits]), wr.data.eq(l2_wdata),
+                         wr.en.eq(l2_we & ((l2_waddr >> bank_bits) == b))]
+            l2_data.append(rd.data)
+        m.d.comb += [dram.l2_rdata.eq(Array(l2_data)[read_bank]),
+                     l2l1.l2_rdata.eq(Array(l2_data)[read_bank])]
+
+        # ---- the L1: input copies, weight copies, PE banks ----------------------------
+        for p in range(positions):
+            mem = Memory(shape=signed(self._width), depth=self._l1_input_words, init=[])
+            m.submodules[f"l1_inputs{p}"] = mem
+            wr, rd = mem.write_port(), mem.read_port(transparent_for=())
+            m.d.comb += [wr.addr.eq(l2l1.in_waddr), wr.data.eq(l2l1.in_wdata),
+                         wr.en.eq(l2l1.in_we),
+                         rd.addr.eq(blocks.in_raddr[p]), rd.en.eq(blocks.in_re[p]),
+                         blocks.in_rdata[p].eq(rd.data)]
+        for k in range(kp):
+            mem = Memory(shape=signed(self._width), depth=self._l1_weight_words, init=[])
+            m.submodules[f"l1_weights{k}"] = mem
+            wr, rd = mem.write_port(), mem.read_port(transparent_for=())
+            m.d.comb += [wr.addr.eq(l2l1.w_waddr), wr.data.eq(l2l1.w_wdata),
+                         wr.en.eq(l2l1.w_we),
+                         rd.addr.eq(blocks.w_raddr[k]), rd.en.eq(blocks.w_re[k]),
+                         blocks.w_rdata[k].eq(rd.data)]
+        bank_read = Signal(range(pes))
+        with m.If(l2l1.bank_re):
+            m.d.sync += bank_read.eq(l2l1.bank)
+        bank_data = []
+        blocks_active = Signal()
+        m.d.comb += blocks_active.eq(blocks.busy | blocks.start)
+        for pe in range(pes):
+            mem = Memory(shape=word, depth=self._l1_psum_entries, init=[])
+            m.submodules[f"l1_psums{pe}"] = mem
+            wr, rd = mem.write_port(), mem.read_port(transparent_for=())
+            with m.If(blocks_active):
+                m.d.comb += [wr.addr.eq(blocks.bank_waddr), wr.data.eq(blocks.bank_wdata[pe]),
+                             wr.en.eq(blocks.bank_we[pe]),
+                             rd.addr.eq(blocks.bank_raddr), rd.en.eq(blocks.bank_re)]
+            with m.Else():
+                m.d.comb += [wr.addr.eq(l2l1.entry), wr.data.eq(l2l1.bank_wdata),
+                             wr.en.eq(l2l1.bank_we & (l2l1.bank == pe)),
+                             rd.addr.eq(l2l1.entry), rd.en.eq(l2l1.bank_re & (l2l1.bank == pe))]
+            m.d.comb += blocks.bank_rdata[pe].eq(rd.data)
+            bank_data.append(rd.data)
+        m.d.comb += l2l1.bank_rdata.eq(Array(bank_data)[bank_read])
+
+        # ---- counters -----------------------------------------------------------------
+        counters = {name: Signal(self.COUNTER_WIDTH, name=f"count_{name.replace('.', '_')}")
+                    for name in COUNTERS}
+        with m.If(start):
+            for counter in counters.values():
+                m.d.sync += counter.eq(0)
+        with m.Else():
+            increments = {name: [] for name in COUNTERS}
+            for i, r in enumerate(runs):
+                _, kind, operand = RUNS[r]
+                if kind == "blocks":
+                    continue
+                src, dst = {"dram_read": ("dram", "l2"), "dram_write": ("l2", "dram"),
+                            "l2_l1": ("l2", "l1"), "l1_l2": ("l1", "l2")}[kind]
+                beat = dram.beat if kind in dram_kinds else l2l1.beat
+                moved = beat & (current == i)
+                increments[f"{src}.{operand}.reads"].append(moved)
+                increments[f"{dst}.{operand}.writes"].append(moved)
+            increments["l1.inputs.reads"].append(blocks.input_reads)
+            increments["l1.weights.reads"].append(blocks.weight_reads)
+            increments["l1.psums.reads"].append(blocks.psum_reads)
+            increments["l1.psums.writes"].append(blocks.psum_writes)
+            increments["macs"].append(blocks.macs)
+            increments["cycles"].append(running)
+            increments["stall_cycles"].append(dram.waiting)
+            for name, terms in increments.items():
+                if not terms:      # a movement no job makes (weights are never written back)
+                    continue
+                total = terms[0]
+                for term in terms[1:]:
+                    total = total + term
+                m.d.sync += counters[name].eq(counters[name] + total)
+        m.d.comb += self.counter_data.eq(
+            Array(counters[name] for name in COUNTERS)[self.counter_addr])
+        return m
