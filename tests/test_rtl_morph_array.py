@@ -100,4 +100,7 @@ def test_layer_matches_convolution_and_model(name, layer, mapping):
                 level, operand)
     assert counters["macs"] == model.macs
     assert counters["cycles"] == model.cycles["total"]
+    assert counters["compute_cycles"] == model.cycles["compute"]
+    # Cycles waiting on the memory: inside the DRAM phase (its latencies, at least).
+    assert 0 < counters["stall_cycles"] <= model.cycles["dram"]
     memory.check_idle()

@@ -387,6 +387,7 @@ class MorphArray(wiring.Component):
             increments["l1.psums.writes"].append(blocks.psum_writes)
             increments["macs"].append(blocks.macs)
             increments["cycles"].append(running)
+            increments["compute_cycles"].append(blocks.computing)
             increments["stall_cycles"].append(dram.waiting)
             for name, terms in increments.items():
                 if not terms:      # a movement no job makes (weights are never written back)

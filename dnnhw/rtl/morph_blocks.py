@@ -142,6 +142,9 @@ class BlocksEngine(wiring.Component):
     bank_wdata : Out(ArrayLayout(signed(acc_width), kp * hp * wp))
         The PE banks' write port: PE lane ``pe`` writes ``bank_wdata[pe]`` at
         ``bank_waddr`` when ``bank_we[pe]`` is set.
+    computing : Out(1)
+        A MAC cycle of the walk (one of the job's ``kb*f*hb*wb*c*T*R*S``): the model's
+        compute cycles.
     macs, psum_reads, psum_writes : Out(range(kp * hp * wp + 1))
     input_reads : Out(range(hp * wp + 1))
     weight_reads : Out(range(kp + 1))
@@ -204,6 +207,7 @@ class BlocksEngine(wiring.Component):
             "bank_we": Out(pes),
             "bank_wdata": Out(data.ArrayLayout(signed(acc_width), pes)),
             "macs": Out(range(pes + 1)),
+            "computing": Out(1),
             "input_reads": Out(range(positions + 1)),
             "weight_reads": Out(range(kp + 1)),
             "psum_reads": Out(range(pes + 1)),
@@ -426,6 +430,7 @@ class BlocksEngine(wiring.Component):
         m.d.comb += block_pes.eq(nk * nh * nw)
         m.d.comb += [
             self.macs.eq(Mux(valid, block_pes, 0)),
+            self.computing.eq(valid),
             self.input_reads.eq(Mux(row_read, popcount(h_read, hp) * popcount(w_read, wp),
                                     0)),
             self.weight_reads.eq(Mux(valid & any_pos, nk, 0)),

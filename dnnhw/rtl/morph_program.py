@@ -494,12 +494,13 @@ def timing(program, memory_latency, mul_cycles=MUL_CYCLES):
 
 
 #: The array's counters, in the order its counter port numbers them: reads and writes per
-#: level and operand, then MACs, the layer's cycles (busy) and the cycles a DRAM transfer
-#: waited on the memory (stall).
+#: level and operand, then MACs, the layer's cycles (busy), the PE blocks' MAC cycles
+#: (compute) and the cycles a DRAM transfer waited on the memory (stall).
 COUNTERS = tuple(f"{level}.{operand}.{direction}"
                  for level in ("dram", "l2", "l1")
                  for operand in ("inputs", "weights", "psums")
-                 for direction in ("reads", "writes")) + ("macs", "cycles", "stall_cycles")
+                 for direction in ("reads", "writes")) + ("macs", "cycles",
+                                                          "compute_cycles", "stall_cycles")
 
 #: Configuration-port addresses beyond the register file: the two loop orders (three bits
 #: per loop, the outermost at bit 0) and the start of a layer.

@@ -203,11 +203,12 @@ def config_writes(config, program):
 
 
 def counters_by_name(values):
-    """``{level: {operand: {reads, writes}}}``, ``macs``, ``cycles``, ``stall_cycles`` from
+    """``{level: {operand: {reads, writes}}}``, ``macs``, ``cycles``, ``compute_cycles``,
+    ``stall_cycles`` from
     the counter port's values in :data:`~dnnhw.rtl.morph_program.COUNTERS` order."""
     named = dict(zip(COUNTERS, values))
     traffic = {level: {op: {d: named[f"{level}.{op}.{d}"] for d in ("reads", "writes")}
                        for op in ("inputs", "weights", "psums")}
                for level in ("dram", "l2", "l1")}
     return {"traffic": traffic, "macs": named["macs"], "cycles": named["cycles"],
-            "stall_cycles": named["stall_cycles"]}
+            "compute_cycles": named["compute_cycles"], "stall_cycles": named["stall_cycles"]}
