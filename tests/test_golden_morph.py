@@ -261,3 +261,26 @@ def test_parallel_candidates_are_maximal_and_fit():
 def test_tile_candidates():
     assert morph_search.tile_candidates(12) == [1, 2, 3, 4, 6, 8, 12]
     assert morph_search.tile_candidates(1) == [1]
+
+
+def test_a_built_block_bounds_each_side():
+    layer = Layer(C=4, F=2, H=4, W=4, K=8, padding=1)
+    hardware = Hardware(pes=8, max_block=(2, 2, 2))
+    mapping = Mapping("KCFHW", "KCFHW", (8, 4, 2, 4, 4), (8, 4, 2, 4, 4), (4, 2, 1),
+                      (1, 1, 1), (1, 1, 1))
+    messages = [str(v) for v in morph.check(layer, mapping, hardware)]
+    assert "parallel Kp must be in 1..2 (the built block), got 4" in messages
+    # The optimizer keeps to it.
+    result = morph_search.best_mapping(layer, hardware, max_l2=4)
+    assert all(p <= b for p, b in zip(result.mapping.parallel, (2, 2, 2)))
+
+
+@pytest.mark.parametrize("value, error, message", [
+    ((2, 2), ValueError, r"max_block must be None or 3 ints"),
+    ([2, 2, 2], ValueError, r"max_block must be None or 3 ints"),
+    ((2, 0, 2), ValueError, r"max_block Hp must be >= 1, got 0"),
+    ((2, 2, 1.5), TypeError, r"max_block Wp must be an int"),
+])
+def test_bad_max_block_is_named(value, error, message):
+    with pytest.raises(error, match=message):
+        Hardware(max_block=value)

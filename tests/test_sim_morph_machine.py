@@ -130,10 +130,17 @@ ROOMY = ArrayShape(l2_banks=3, l2_bank_words=1024)
      r"l1 inputs: the tile needs 48 words per copy, the array has 20 \(28 over\)"),
     (dataclasses.replace(ROOMY, l1_psum_entries=1), _mapping(), LAYER,
      r"l1 psums: the tile needs 4 entries per PE bank, the array has 1 \(3 over\)"),
+    (dataclasses.replace(ROOMY, addr_width=6), _mapping(), LAYER,
+     "the layer's tensors take 408 words, the memory port addresses 64"),
+    (dataclasses.replace(ROOMY, max_trips=1), _mapping(), LAYER,
+     "the tiles along F take 2 steps, the sequencer counts at most 1"),
+    (dataclasses.replace(ROOMY, max_row=4), _mapping(), LAYER,
+     "a DRAM row of 27 words is longer than the memory port's bursts \\(4 words\\)"),
     (dataclasses.replace(ROOMY, l2_bank_words=16), _mapping(), LAYER,
      r"L2 inputs: the tile needs 96 words, its 1 bank\(s\) hold 16 \(80 words over\)"),
 ])
 def test_loader_refuses_what_does_not_fit(shape, mapping, layer, message):
+    """Each refusal names what does not fit and by how much."""
     assert check(layer, mapping, shape)
     with pytest.raises(MappingError, match=message):
         configure(layer, mapping, shape)

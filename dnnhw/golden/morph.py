@@ -183,6 +183,9 @@ class Hardware:
         Each L2-L1 transfer costs ``l2_latency + ceil(words / l2_words_per_cycle)``.
     l2_step_overhead, l1_step_overhead, block_overhead, layer_overhead : int
         Fixed cycles per L2 step, per L1 step, per PE block and per layer.
+    max_block : tuple of 3 ints or None
+        The largest ``(Kp, Hp, Wp)`` of a built array (each side of a mapping's block at
+        most its own); ``None``: any block of at most ``pes`` PEs.
 
     The cycle rules are in ``docs/morph.md``; the latencies and overheads are at least 0,
     the other members at least 1.
@@ -205,6 +208,7 @@ class Hardware:
     l2_step_overhead: int = 0
     l1_step_overhead: int = 0
     layer_overhead: int = 0
+    max_block: tuple = None
     name: str = "morph-256"
 
     def __post_init__(self):
@@ -214,6 +218,12 @@ class Hardware:
         for name in ("dram_latency", "dram_write_latency", "l2_latency", "l2_step_overhead",
                      "l1_step_overhead", "block_overhead", "layer_overhead"):
             check_int(name, getattr(self, name), 0)
+        if self.max_block is not None:
+            if not isinstance(self.max_block, tuple) or len(self.max_block) != 3:
+                raise ValueError(f"max_block must be None or 3 ints (Kp, Hp, Wp), got "
+                                 f"{self.max_block!r}")
+            for name, value in zip(("Kp", "Hp", "Wp"), self.max_block):
+                check_int(f"max_block {name}", value, 1)
         missing = {"dram", "l2", "l1", "mac"} - set(self.energy_pj)
         if missing:
             raise ValueError(f"energy_pj needs dram, l2, l1 and mac; missing "
@@ -371,6 +381,12 @@ def check(layer, mapping, hardware=DEFAULT_HARDWARE):
         if not 1 <= value <= max(1, limit):
             bad(f"parallel {name} must be in 1..{limit} (the L1 tile's {dim}t), got {value}",
                 level="pe")
+    if hardware.max_block is not None:
+        for name, value, built in zip(("Kp", "Hp", "Wp"), mapping.parallel,
+                                      hardware.max_block):
+            if value > built:
+                bad(f"parallel {name} must be in 1..{built} (the built block), got {value}",
+                    level="pe", needed=value, available=built)
     used = math.prod(mapping.parallel)
     if used > hardware.pes:
         bad(f"parallel {'x'.join(map(str, mapping.parallel))} uses {used} PEs, "

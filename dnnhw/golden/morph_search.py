@@ -178,9 +178,12 @@ def _pe_costs(layer, l1_capacity, index, hardware):
     """Energy and cycles of the PE side for every combination and every PE block:
     arrays ``[combination, block]`` (``inf`` where the block exceeds the L1 tile)."""
     tiles = {d: l1_capacity[d]["tile"][index[d]] for d in DIMS}
+    bound = hardware.max_block or (hardware.pes,) * 3   # a built array's sides
     options = sorted({o for k in np.unique(tiles["K"]) for h in np.unique(tiles["H"])
                       for w in np.unique(tiles["W"])
-                      for o in parallel_candidates(hardware.pes, int(k), int(h), int(w))})
+                      for o in parallel_candidates(hardware.pes, min(int(k), bound[0]),
+                                                   min(int(h), bound[1]),
+                                                   min(int(w), bound[2]))})
     blocks = {}
     for d, i in (("K", 0), ("H", 1), ("W", 2)):
         for per in {o[i] for o in options}:

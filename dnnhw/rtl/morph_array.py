@@ -82,6 +82,9 @@ class MorphArray(wiring.Component):
     COUNTER_WIDTH = 48
     #: Bits of a request's length: rows of up to 4095 words.
     LENGTH_WIDTH = 12
+    #: Bits of a tile index: up to 256 tiles along a dimension, at each level.
+    INDEX_WIDTH = 8
+    MAX_TRIPS = 1 << INDEX_WIDTH
 
     def __init__(self, *, kp=2, hp=2, wp=2, width=16, max_channels=512, max_kernel=3,
                  acc_width=None, l2_banks=4, l2_bank_words=8192, l1_input_words=1024,
@@ -172,6 +175,7 @@ class MorphArray(wiring.Component):
 
         m.submodules.sequencer = seq = MorphSequencer(program=self._program,
                                                       value_width=vw,
+                                                      index_width=self.INDEX_WIDTH,
                                                       multiplier=self._multiplier)
         m.submodules.dram = dram = DramEngine(value_width=vw, addr_width=self._addr_width,
                                               length_width=self.LENGTH_WIDTH,

@@ -23,7 +23,7 @@ from dnnhw.rtl.morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_STA
                                      COUNTERS, sequencer_program, timing)
 
 
-__all__ = ["ArrayShape", "array_hardware", "check", "configure", "layout", "l2_regions",
+__all__ = ["ArrayShape", "array_hardware", "search_hardware", "check", "configure", "layout", "l2_regions",
            "config_writes", "counters_by_name", "shape_of"]
 
 
@@ -46,6 +46,10 @@ class ArrayShape:
         Bits of the sequencer's registers (addresses and sizes).
     mul_cycles : int
         Cycles of the sequencer's multiply.
+    addr_width : int
+        Bits of a memory word address.
+    max_trips, max_row : int
+        The most tiles the sequencer steps along a dimension, the longest burst.
     """
     kp: int = 2
     hp: int = 2
@@ -57,6 +61,9 @@ class ArrayShape:
     l1_psum_entries: int = 256
     value_width: int = 32
     mul_cycles: int = 2
+    addr_width: int = 24
+    max_trips: int = 256
+    max_row: int = 4095
 
     @property
     def pes(self):
@@ -70,20 +77,37 @@ def shape_of(array):
                       l1_input_words=array.l1_input_words,
                       l1_weight_words=array.l1_weight_words,
                       l1_psum_entries=array.l1_psum_entries,
-                      value_width=array.VALUE_WIDTH, mul_cycles=array.mul_cycles)
+                      value_width=array.VALUE_WIDTH, mul_cycles=array.mul_cycles,
+                      addr_width=array.addr_width, max_trips=array.MAX_TRIPS,
+                      max_row=(1 << array.LENGTH_WIDTH) - 1)
 
 
-def array_hardware(shape, memory_latency):
+def array_hardware(shape, memory_latency, *, l1_bank_words=None):
     """The model's hardware for ``shape`` behind a memory of ``memory_latency`` cycles:
-    the counts the array must reproduce, its cycles exactly."""
+    the counts the array must reproduce, its cycles exactly.
+
+    The array's L1 split is fixed by the build, not by the mapping, so the model sees one
+    L1 bank per operand of ``l1_bank_words`` (default: the largest of the copies and the
+    PE banks, which no count depends on); :func:`check` holds each operand to its own
+    size."""
     constants = timing(sequencer_program(), memory_latency, shape.mul_cycles)
-    # The L1 split is fixed by the build, not the mapping: one bank per operand, large
-    # enough for any of them; :func:`check` holds each operand to its own size.
-    l1_words = max(shape.l1_input_words, shape.l1_weight_words,
-                   shape.l1_psum_entries * shape.pes)
+    if l1_bank_words is None:
+        l1_bank_words = max(shape.l1_input_words, shape.l1_weight_words,
+                            shape.l1_psum_entries * shape.pes)
     return morph.Hardware(pes=shape.pes, l2_banks=shape.l2_banks,
                           l2_bank_words=shape.l2_bank_words, l1_banks=3,
-                          l1_bank_words=l1_words, name="morph-array", **constants)
+                          l1_bank_words=l1_bank_words,
+                          max_block=(shape.kp, shape.hp, shape.wp), name="morph-array",
+                          **constants)
+
+
+def search_hardware(shape, memory_latency):
+    """:func:`array_hardware` for the optimizer (:mod:`dnnhw.golden.morph_search`): an L1
+    bank per operand of the smallest of the copies and the PE banks' entries, so that
+    whatever the model lets in also fits the array (a partial-sum tile of ``n`` words
+    needs at most ``n`` entries per PE bank). Conservative for partial sums."""
+    return array_hardware(shape, memory_latency, l1_bank_words=min(
+        shape.l1_input_words, shape.l1_weight_words, shape.l1_psum_entries))
 
 
 def _array_mapping(mapping):
@@ -102,24 +126,20 @@ def l2_regions(shape, mapping):
 def check(layer, mapping, shape):
     """Every reason ``mapping`` of ``layer`` cannot run on ``shape`` (a list of
     :class:`~dnnhw.golden.morph.Violation`; empty when it can)."""
-    hardware = array_hardware(shape, 1)
-    out = [v for v in morph.check(layer, _array_mapping(mapping), hardware)
-           if v.level != "l1"]
+    # The model judges the layer, the tiles, the block and the L2; the L1 it is shown is
+    # large enough for anything, and the array's own checks below hold each operand.
+    roomy = array_hardware(shape, 1, l1_bank_words=1 << 30)
+    out = morph.check(layer, _array_mapping(mapping), roomy)
     for axis, kernel, pad in zip("FHW", (layer.T, layer.R, layer.S), layer.padding):
         if pad >= kernel:
             out.append(Violation(f"padding along {axis} must be below the kernel's "
                                  f"{kernel} taps on the array, got {pad}"))
-    kp, hp, wp = mapping.parallel
-    for name, value, built in (("Kp", kp, shape.kp), ("Hp", hp, shape.hp),
-                               ("Wp", wp, shape.wp)):
-        if value > built:
-            out.append(Violation(f"parallel {name} must be in 1..{built} (the built "
-                                 f"block), got {value}"))
     if out:
         return out
     # The L1: each copy holds the largest L1 tile of its operand, the PE banks the most
     # blocks of one L1 tile.
     words = morph.tile_words(layer, mapping.l1_tile, within=mapping.l2_tile)
+    kp, hp, wp = mapping.parallel
     kt, _, ft, ht, wt = mapping.l1_tile
     entries = math.ceil(kt / kp) * ft * math.ceil(ht / hp) * math.ceil(wt / wp)
     for operand, needed, available in (
@@ -132,11 +152,22 @@ def check(layer, mapping, shape):
                                  f"array has {available} ({needed - available} over)",
                                  level="l1", operand=operand, needed=needed,
                                  available=available))
-    limit = 1 << (shape.value_width - 1)
-    total = sum(layout(layer).values())
-    if total >= limit:
-        out.append(Violation(f"the layer's {total} words of memory exceed the "
-                             f"{shape.value_width}-bit registers (at most {limit - 1})"))
+    # The sequencer's counters and the memory port.
+    total = layout(layer)["words"]
+    if total > 1 << shape.addr_width:
+        out.append(Violation(f"the layer's tensors take {total} words, the memory port "
+                             f"addresses {1 << shape.addr_width} ({shape.addr_width} bits)"))
+    trips = {d: math.ceil(layer.size(d) / t) for d, t in zip(DIMS, mapping.l2_tile)}
+    trips.update({f"{d} (L1)": math.ceil(t2 / t1) for d, t2, t1
+                  in zip(DIMS, mapping.l2_tile, mapping.l1_tile)})
+    for dim, count in trips.items():
+        if count > shape.max_trips:
+            out.append(Violation(f"the tiles along {dim} take {count} steps, the "
+                                 f"sequencer counts at most {shape.max_trips}"))
+    longest = max(layer.taps, layer.W, layer.Wo)
+    if longest > shape.max_row:
+        out.append(Violation(f"a DRAM row of {longest} words is longer than the memory "
+                             f"port's bursts ({shape.max_row} words)"))
     return out
 
 
