@@ -9,6 +9,7 @@ this table only; adding a core is adding a row to :data:`CORES` plus one file pe
 """
 
 from dataclasses import dataclass, field
+import hashlib
 import importlib
 
 from dnnhw.spec import diffy_tile as _diffy_spec, zvc as _zvc_spec
@@ -20,6 +21,10 @@ __all__ = ["Param", "FlowConfig", "Analysis", "Core", "CORES", "TIERS", "get_cor
 #: The main job's tiers: ``quick`` (the default run: one small configuration per core)
 #: and ``full`` (the paper-scale matrix, ``dnnhw flow --full``), which includes ``quick``.
 TIERS = ("quick", "full")
+
+
+#: The longest Verilog module name :meth:`Core.module_name` spells out.
+MODULE_NAME_LIMIT = 120
 
 
 class ParameterError(ValueError):
@@ -70,12 +75,15 @@ class FlowConfig:
     """A parameter set the main job builds: simulated with the testbench (``sim``) and
     synthesized for each of ``targets`` (with nextpnr's ``router``, ``None`` for the
     target's default). ``tier`` is the smallest tier that builds it: ``"quick"`` configs
-    run in every ``dnnhw flow``, ``"full"`` ones only with ``--full``."""
+    run in every ``dnnhw flow``, ``"full"`` ones only with ``--full``. ``testcase`` runs
+    only that cocotb test of the testbench (``None``: all of them), so that a long test
+    can wait for the full tier."""
     params: dict
     targets: tuple = ()
     sim: bool = True
     router: str = None
     tier: str = "full"
+    testcase: str = None
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -192,10 +200,17 @@ class Core:
         return tuple(c for c in self.flow if c.in_tier(tier))
 
     def module_name(self, params=None):
-        """A Verilog module name unique to the core and its parameters."""
+        """A Verilog module name unique to the core and its parameters: the parameters
+        spelled out, or a digest of them when that name would pass
+        :data:`MODULE_NAME_LIMIT` characters (Verilator loses the root handle of longer
+        ones)."""
         params = self.resolve(params)
         suffix = "_".join(f"{k}{v}" for k, v in params.items())
-        return f"dnnhw_{self.name.replace('-', '_')}_{suffix}"
+        name = f"dnnhw_{self.name.replace('-', '_')}_{suffix}"
+        if len(name) > MODULE_NAME_LIMIT:
+            digest = hashlib.sha1(suffix.encode()).hexdigest()[:12]
+            name = f"dnnhw_{self.name.replace('-', '_')}_{digest}"
+        return name
 
 
 _LANES = Param("lanes", 8, _zvc_spec.LANES, "elements per window (one input beat)")
@@ -264,6 +279,34 @@ def _diffy_fmax_goal(params, target):
             "ecp5-85f": 100 if bitparallel else 75}.get(target)
 
 
+# Morph array: the defaults are a small build that simulates quickly (2 x 2 x 2 PEs, 8-bit
+# operands, a 3-bank L2 of 1 Ki words).
+_MORPH_PARAMS = (
+    Param("kp", 2, range(1, 17), "PE block: filters"),
+    Param("hp", 2, range(1, 17), "PE block: output rows"),
+    Param("wp", 2, range(1, 17), "PE block: output columns"),
+    Param("width", 8, (8, 16), "operand bits"),
+    Param("max_channels", 64, range(1, (1 << 15) + 1),
+          "most input channels (sizes the accumulators)"),
+    Param("max_kernel", 3, range(1, 16), "largest kernel side"),
+    Param("l2_banks", 3, range(1, 65), "L2 banks"),
+    Param("l2_bank_words", 1024, tuple(1 << i for i in range(4, 21)), "words per L2 bank"),
+    Param("l1_input_words", 512, range(1, (1 << 16) + 1), "words of each L1 input copy"),
+    Param("l1_weight_words", 512, range(1, (1 << 16) + 1), "words of each L1 weight copy"),
+    Param("l1_psum_entries", 64, range(1, (1 << 16) + 1),
+          "entries of each PE's partial-sum bank"),
+    Param("addr_width", 16, range(8, 31), "memory word address bits"),
+    Param("multiplier", "dsp", ("dsp", "serial"), "the sequencer's multiplier"),
+)
+
+# The quick tier simulates the default build on the layers of the testbench; the full tier
+# adds the RTL study (scaled C3D under Morph's and the fixed mapping) and the ECP5 build.
+_MORPH_FLOW = (
+    FlowConfig({}, tier="quick", testcase="layers"),
+    FlowConfig({}, ("ecp5-85f",), testcase="study"),
+)
+
+
 CORES = (
     Core(
         name="zvc-compress",
@@ -320,6 +363,20 @@ CORES = (
         benchmark="diffy",
         docs="docs/diffy-tile.md",
         fmax_goals=_diffy_fmax_goal,
+    ),
+    Core(
+        name="morph-array",
+        component="dnnhw.rtl.morph_array:MorphArray",
+        params=_MORPH_PARAMS,
+        summary="Morph tiled 3D-convolution PE array: a run-time mapping per layer "
+                "(loop orders, tiles, block, L2 split), banked L2, replicated L1, counters",
+        golden="dnnhw.golden.morph:counts",
+        testbench="dnnhw.sim.morph_array",
+        report="dnnhw.report.morph",
+        flow=_MORPH_FLOW,
+        benchmark="morph",
+        docs="docs/morph-array.md",
+        fmax_goals={"ice40-up5k": 30, "ecp5-85f": 75},
     ),
 )
 

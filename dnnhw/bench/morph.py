@@ -525,10 +525,16 @@ def _map_parser():
     m.add_argument("--objective", choices=morph_search.OBJECTIVES, default="energy")
     m.add_argument("--max-l2", type=int, default=64, help="L2 tiles to expand at most")
     m.add_argument("--json", type=Path, help="also write the result to this file")
+    sub.add_parser("run", help="one layer on the simulated array: `dnnhw morph run --help`",
+                   add_help=False)
     return p
 
 
 def map_main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        from .morph_array import run_main
+        return run_main(argv[1:])
     args = _map_parser().parse_args(argv)
     try:
         layer = parse_layer(args.layer)
@@ -579,4 +585,5 @@ BENCHMARK = Benchmark(
     "Morph's per-layer mappings against a fixed dataflow on C3D: energy, DRAM traffic, "
     "utilization",
     commands=(Command("morph", f"{__name__}:map_main",
-                      "Morph's mapping model: `dnnhw morph map --layer c3d:conv3a`"),))
+                      "Morph's mapping model and array: `dnnhw morph map --layer "
+                      "c3d:conv3a`, `dnnhw morph run --layer c3d:conv3a`"),))

@@ -70,6 +70,8 @@ class Job:
         ``analysis`` jobs: ``"module:function"``.
     configs : tuple
         ``analysis`` jobs: the parameter sets it is given, as tuples of pairs.
+    testcase : str or None
+        ``sim`` jobs: the one cocotb test to run (``None``: all).
     """
     kind: str
     core: str
@@ -80,6 +82,7 @@ class Job:
     router: str = None
     analysis: str = None
     configs: tuple = ()
+    testcase: str = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -97,7 +100,7 @@ class Job:
     def label(self):
         """A short human name: ``synth CORE lanes=8 width=16 ice40-up5k``."""
         what = " ".join(f"{k}={v}" for k, v in self.params)
-        extra = {"sim": [self.simulator], "synth": [self.target,
+        extra = {"sim": [self.simulator, self.testcase], "synth": [self.target,
                                                     f"seed {self.seed}" if self.seed not in (None, 1) else None,
                                                     self.router],
                  "analysis": [self.analysis.rpartition(":")[2] if self.analysis else None],
@@ -105,7 +108,12 @@ class Job:
         return " ".join(str(p) for p in [self.kind, self.core, what, *extra] if p)
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["testcase"] is None:
+            # Left out, so that the store keys of the jobs that run every test stay what
+            # they were before jobs could name one.
+            del out["testcase"]
+        return out
 
     @classmethod
     def from_dict(cls, data):

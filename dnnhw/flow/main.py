@@ -46,7 +46,8 @@ def plan_flow(catalog, *, tier="quick", cores=None, targets=None, skip_sim=False
         for config in configs:
             params = Job.freeze(core.resolve(config.params))
             if config.sim and not skip_sim:
-                jobs.append(Job("sim", core.name, params, simulator=simulator))
+                jobs.append(Job("sim", core.name, params, simulator=simulator,
+                                testcase=config.testcase))
             for target in config.targets:
                 if not skip_synth and (not targets or target in targets):
                     jobs.append(Job("synth", core.name, params, target=target, seed=1,

@@ -26,7 +26,7 @@ def _run(spec):
         return "ok", {"rtl_sha256": sha, "rtlil_bytes": size}, None
     if job.kind == "sim":
         results = run_testbench(core, job.param_dict, sim=job.simulator, seed=job.seed,
-                                build_root=build_root, check=False)
+                                testcase=job.testcase, build_root=build_root, check=False)
         if results.get("passed"):
             return "ok", results, None
         failed = [f"{name}: {t.get('message')}" for name, t in results.get("tests", {}).items()

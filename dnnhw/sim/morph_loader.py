@@ -24,7 +24,7 @@ from dnnhw.rtl.morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_STA
 
 
 __all__ = ["ArrayShape", "array_hardware", "search_hardware", "check", "configure", "layout", "l2_regions",
-           "config_writes", "counters_by_name", "shape_of"]
+           "config_writes", "counters_by_name", "shape_of", "resolve_mapping"]
 
 
 @dataclass(frozen=True)
@@ -243,3 +243,13 @@ def counters_by_name(values):
                for level in ("dram", "l2", "l1")}
     return {"traffic": traffic, "macs": named["macs"], "cycles": named["cycles"],
             "compute_cycles": named["compute_cycles"], "stall_cycles": named["stall_cycles"]}
+
+
+def resolve_mapping(layer, spec, shape, latency, max_l2):
+    """A :class:`~dnnhw.golden.morph.Mapping` from a dict, or the optimizer's pick for
+    ``shape`` when ``spec`` names an objective."""
+    if isinstance(spec, dict):
+        return morph.Mapping(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+    from dnnhw.golden.morph_search import best_mapping
+    return best_mapping(layer, search_hardware(shape, latency), objective=spec,
+                        max_l2=max_l2).mapping
