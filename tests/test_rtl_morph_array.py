@@ -26,10 +26,14 @@ def small_array(**changes):
     return MorphArray(**params)
 
 
-def run_array(array, layer, mapping, *, latency=4, seed=0, memory_kwargs=None):
-    """Run one layer: (outputs, expected, counters, model counts, status, memory)."""
+def run_array(array, layer, mapping, *, latency=4, seed=0, memory_kwargs=None,
+              tamper=None):
+    """Run one layer: (outputs, expected, counters, model counts, status, memory).
+    ``tamper(config)`` may spoil the configuration before it is written."""
     shape = shape_of(array)
     config = configure(layer, mapping, shape)
+    if tamper is not None:
+        tamper(config)
     place = layout(layer)
     rng = np.random.default_rng(seed)
     top = 1 << (array.width - 1)
@@ -104,3 +108,23 @@ def test_layer_matches_convolution_and_model(name, layer, mapping):
     # Cycles waiting on the memory: inside the DRAM phase (its latencies, at least).
     assert 0 < counters["stall_cycles"] <= model.cycles["dram"]
     memory.check_idle()
+
+
+def test_a_bad_order_is_refused_at_start():
+    def swap(config):
+        config["order1"] = "KKFHW"        # not a permutation
+    *_, status, memory = run_array(small_array(), *CASES[0][1:], tamper=swap)
+    assert status["error"] and not status["done"]
+    assert status["error_code"] == "order"
+    assert memory.requests == 0           # nothing started
+
+
+def test_an_address_outside_the_memory_stops_the_layer_without_hanging():
+    array = small_array()
+
+    def far(config):
+        config["x_base"] = (1 << array.addr_width) + 7   # the inputs beyond the memory
+    *_, status, memory = run_array(array, *CASES[0][1:], tamper=far)
+    assert status["error"] and not status["done"]
+    assert status["error_code"] == "dram"
+    memory.check_idle()                   # every request it made was completed

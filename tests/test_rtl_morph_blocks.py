@@ -4,6 +4,7 @@ cycles against the machine's), one block checked against numpy directly, the err
 ends, with ``error``) and bad parameters."""
 
 import dataclasses
+import itertools
 import math
 import random
 
@@ -416,6 +417,185 @@ def test_errors_end_with_error(changes, params, fails_at):
     assert after.counts["psum_writes"] == 2 * 9
 
 
+# ---- wild jobs against the rule -----------------------------------------------------------
+
+def _fails_at(dut, regs, layer, block):
+    """Where ``job`` fails by the documented rule, in ``value_width``-bit arithmetic (sums
+    modulo ``2 ** value_width``, read as signed; a position's offsets added without
+    wrapping): ``"start"``, the index of the failing cycle, or ``None``."""
+    vw = dut.value_width
+    mask = (1 << vw) - 1
+
+    def signed(value):
+        value &= mask
+        return value - (1 << vw) if value >> (vw - 1) else value
+
+    r = {name: value & mask for name, value in regs.items()}
+    g = {name: value & mask for name, value in layer.items()}
+    run = {name: value & mask for name, value in block.items()}
+    limits = dut.count_limits
+    counts = [r[n] for n in ("kb", "f", "hb", "wb", "c")] + [g[n] for n in "TRS"]
+    names = ("kb", "f", "hb", "wb", "c", "T", "R", "S")
+    if (any(not 1 <= v <= limits[n] for n, v in zip(names, counts))
+            or not all(1 <= run[n] <= side for n, side in
+                       zip(RUN_BLOCK, (dut.kp, dut.hp, dut.wp)))):
+        return "start"
+    kp, hp, wp = run["kp_run"], run["hp_run"], run["wp_run"]
+    T, R, S = g["T"], g["R"], g["S"]
+    cycle = 0
+    for kb, f, hb, wb in itertools.product(*(range(v) for v in counts[:4])):
+        ks = [kk for kk in range(kp) if kk < signed(r["rem_k"] - kb * kp)]
+        rows = [i for i in range(hp) if i < signed(r["rem_h"] - hb * hp)]
+        cols = [j for j in range(wp) if j < signed(r["rem_w"] - wb * wp)]
+        entry = signed(kb * r["e_kb"] + f * r["e_f"] + hb * r["e_hb"] + wb)
+        active = ks and rows and cols
+        for c, t, rr, ss in itertools.product(range(counts[4]), range(T), range(R),
+                                              range(S)):
+            bad = active and not 0 <= entry < dut.psum_entries
+            a = signed(signed(regs["in_base"]) + f * r["in_f"] + hb * r["in_hb"]
+                       + wb * r["wp_step"] + c * r["in_c"] + t * r["in_t"]
+                       + rr * r["in_r"] + ss)
+            gf = signed(signed(regs["gf"]) + f * g["sf"] + t)
+            gh = signed(signed(regs["gh"]) + hb * r["hp_step"] + rr)
+            gw = signed(signed(regs["gw"]) + wb * r["wp_step"] + ss)
+            if ks and 0 <= gf < g["F"]:
+                for i in rows:
+                    for j in cols:
+                        if 0 <= gh + i * g["sh"] < g["H"] and 0 <= gw + j * g["sw"] < g["W"]:
+                            at = a + i * r["in_row"] + j * r["in_col"]
+                            bad |= not 0 <= at < dut.l1_input_words
+            if rows and cols:
+                w = signed(kb * r["w_kb"] + c * T * R * S + t * R * S + rr * S + ss)
+                for kk in ks:
+                    bad |= not 0 <= w + kk * r["w_row"] < dut.l1_weight_words
+            if bad:
+                return cycle
+            cycle += 1
+    return None
+
+
+def _wild_job(rng, dut):
+    """A random job, often failing: small counts; registers mostly small, some beyond the
+    engine's narrow widths or near 2 ** value_width (the input addresses and the remaining
+    counts kept within the range the engine computes exactly)."""
+    vw = dut.value_width
+    probes = [1 << (vw - 1), (1 << (vw - 1)) - 1, (1 << vw) - 1, (1 << vw) - 5, 1 << 12,
+              (1 << 12) + 1, 1 << 9, (1 << 9) + 3, 1 << 7, (1 << 6) + 1, 3 << 10, 1 << 5]
+
+    def wild(lo, hi):
+        roll = rng.random()
+        if roll < 0.75:
+            return rng.randint(lo, hi)
+        if roll < 0.9:
+            return rng.randint(-300, 300)
+        return rng.choice(probes)
+
+    regs = {name: rng.randint(1, 3) for name in ("kb", "hb", "wb", "c")}
+    regs["f"] = rng.randint(1, 2)
+    if rng.random() < 0.1:
+        regs[rng.choice(["kb", "f", "hb", "wb", "c"])] = rng.choice([0, 99, -1])
+    regs["load"] = rng.choice([0, 1, 3])
+    words = dut.l1_input_words
+    for name in ("in_f", "in_hb", "in_c", "in_t", "in_r", "in_row", "in_col"):
+        regs[name] = rng.randint(0, words // 2) if rng.random() < 0.9 else rng.randint(-8, 40)
+    regs["in_base"] = rng.randint(-words, words)
+    for name in ("w_kb", "w_row", "e_kb", "e_f", "e_hb", "gf", "gh", "gw", "hp_step",
+                 "wp_step"):
+        regs[name] = wild(-3, 12)
+    for name in ("rem_k", "rem_h", "rem_w"):
+        regs[name] = rng.randint(-3, 8) if rng.random() < 0.9 else rng.choice([1 << 20, 1000])
+    layer = {name: rng.randint(1, dut.max_taps) for name in "TRS"}
+    if rng.random() < 0.05:
+        layer[rng.choice("TRS")] = rng.choice([0, dut.max_taps + 1])
+    for name in ("sf", "sh", "sw", "F", "H", "W"):
+        layer[name] = wild(0, 9) & ((1 << vw) - 1)
+    block = {name: rng.randint(1, side) if rng.random() < 0.95 else rng.choice([0, side + 1])
+             for name, side in zip(RUN_BLOCK, (dut.kp, dut.hp, dut.wp))}
+    return regs, layer, block
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_wild_jobs_fail_where_the_rule_says(seed):
+    """Random jobs, half of them failing at the start or somewhere in the walk, with
+    strides and bases beyond the engine's narrow widths: each busy for exactly the cycles
+    up to its failing one (or all of them) plus OVERHEAD, error exactly when it fails,
+    never a read outside a copy."""
+    rng = random.Random(500 + seed)
+    params = [dict(kp=2, hp=2, wp=2, value_width=32, l1_input_words=40,
+                   l1_weight_words=50, psum_entries=6, max_taps=3),
+              dict(kp=3, hp=2, wp=1, value_width=16, l1_input_words=17,
+                   l1_weight_words=33, psum_entries=5, max_taps=2),
+              dict(kp=1, hp=3, wp=2, value_width=20, l1_input_words=64,
+                   l1_weight_words=16, psum_entries=9, max_taps=3)][seed % 3]
+    dut = BlocksEngine(width=8, acc_width=24, **params)
+    mask = (1 << dut.value_width) - 1
+    wild = [_wild_job(rng, dut) for _ in range(14)]
+    jobs = [Job(regs, {k: v & mask for k, v in layer.items()}, block, **_memories(dut))
+            for regs, layer, block in wild]
+    results = _simulate(dut, jobs, seed=seed)
+    outcomes = set()
+    for n, ((regs, layer, block), got) in enumerate(zip(wild, results)):
+        fails = _fails_at(dut, regs, layer, block)
+        outcomes.add("start" if fails == "start" else "walk" if fails is not None
+                     else "good")
+        assert got.error == (fails is not None), (n, fails)
+        if fails is None:
+            assert got.busy == dut.cycles(regs, layer["T"], layer["R"], layer["S"]), n
+        else:
+            assert got.busy == (0 if fails == "start" else fails) + 1 + dut.OVERHEAD, n
+    assert outcomes == {"start", "walk", "good"}
+
+
+@pytest.mark.parametrize("changes", [
+    {"w_row": (1 << 8) + 18}, {"w_row": (1 << 20) + 18}, {"w_row": (1 << 32) - 1},
+    {"in_row": (1 << 9) + 3}, {"in_col": (1 << 9) + 1}, {"in_col": (1 << 30) + 1},
+    {"w_kb": (1 << 8) + 18, "kb": 2, "rem_k": 4, "e_kb": 0},
+    {"w_kb": (1 << 32) - 2, "kb": 2, "rem_k": 4, "e_kb": 0},
+    {"e_kb": (1 << 6) + 1, "kb": 2, "rem_k": 4, "w_kb": 0},
+    {"e_kb": (1 << 32) - 1, "kb": 2, "rem_k": 4, "w_kb": 0},
+    {"e_kb": 1 << 5, "kb": 2, "rem_k": 2, "w_kb": 0},     # block 1 inactive: no error
+], ids=str)
+def test_strides_and_offsets_beyond_the_narrow_widths(changes):
+    """Values that the engine's narrow widths (here 9 bits of input address, 8 of weight
+    address, 2 of entry) would alias back into the buffers: each job fails (or not)
+    exactly where the rule says."""
+    dut = _error_dut()
+    assert dut.stream_widths()[:3] == [9, 8, 2]
+    regs, layer, block = _error_job(**changes)
+    fails = _fails_at(dut, regs, layer, block)
+    got, = _simulate(dut, [Job(regs, layer, block, **_memories(dut))], max_cycles=400)
+    assert got.error == (fails is not None)
+    assert fails != "start"
+    cycles = dut.cycles(regs, 1, 3, 3)
+    assert got.busy == (cycles if fails is None else fails + 1 + dut.OVERHEAD)
+
+
+def test_narrow_coordinates_on_small_layers():
+    """coord_width 8 on jobs whose taps all lie within -128..127: the same as the exact
+    engine, cycle for cycle, the banks after each job included."""
+    rng = random.Random(9)
+    kwargs = dict(kp=2, hp=2, wp=2, width=8, acc_width=24, l1_input_words=40,
+                  l1_weight_words=50, psum_entries=6, max_taps=3)
+    narrow = BlocksEngine(coord_width=8, **kwargs)
+    assert narrow.stream_widths()[3:6] == [8, 8, 8]
+    wild = []
+    while len(wild) < 12:
+        regs, layer, block = _wild_job(rng, narrow)
+        for name in ("gf", "gh", "gw"):
+            regs[name] = rng.randint(-20, 20)
+        for name in ("hp_step", "wp_step"):
+            regs[name] = rng.randint(0, 9)
+        for name in ("sf", "sh", "sw", "F", "H", "W"):
+            layer[name] = rng.randint(0, 300 if name in "FHW" else 9)
+        wild.append((regs, layer, block))
+    runs = []
+    for dut in (BlocksEngine(**kwargs), narrow):
+        jobs = [Job(regs, layer, block, **_memories(dut)) for regs, layer, block in wild]
+        runs.append(_simulate(dut, jobs, seed=3))
+    assert runs[0] == runs[1]
+    assert any(r.error for r in runs[0]) and not all(r.error for r in runs[0])
+
+
 def test_a_block_without_active_pes_counts_its_cycles():
     """A second W block beyond rem_w: no PE is active, nothing is read or written, but
     its cycles run (as the machine's)."""
@@ -438,6 +618,8 @@ def test_a_block_without_active_pes_counts_its_cycles():
     ("l1_weight_words", 0, ValueError), ("l1_weight_words", "8", TypeError),
     ("psum_entries", 0, ValueError), ("psum_entries", 65537, ValueError),
     ("max_taps", 0, ValueError), ("max_taps", 65, ValueError),
+    ("coord_width", 7, ValueError), ("coord_width", 33, ValueError),
+    ("coord_width", 16.0, TypeError),
 ])
 def test_bad_parameters(name, value, error):
     with pytest.raises(error, match=name):

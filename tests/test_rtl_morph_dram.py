@@ -366,6 +366,39 @@ def test_errors_finish_cleanly(write, knobs):
         assert good["error"] == 0, name
 
 
+# Strides and bases that a walk in fewer bits than value_width could alias back into the
+# DRAM (addr_width 10: the engine walks 12-bit row addresses): multiples of 2**12 plus a
+# little, values beyond +-2**10, near 2**31 and -2**31, which the rule reads modulo 2**32.
+ALIASING = [1 << 12, (1 << 12) + 3, -(1 << 12) + 5, (1 << 10) + 1, -(1 << 10) - 1,
+            1 << 10, -(1 << 10), (1 << 10) - 1, (1 << 31) - 1, -(1 << 31), (1 << 31) + 7,
+            (1 << 20) + 40, 3 << 12, -(7 << 12) + 100]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_strides_and_bases_that_would_alias_in_fewer_bits(seed):
+    """The row addresses are the job registers' sums modulo 2**value_width, whatever the
+    hardware walks them in: a row beyond the DRAM by a multiple of 2**12 (or of 2**32)
+    is outside, a row wrapping modulo 2**32 back into the DRAM is inside."""
+    rng = random.Random(300 + seed)
+    dram, l2 = random_contents(WIDTHS, rng)
+    jobs = []
+    for _ in range(10):
+        job = random_job(rng)
+        strides = list(job.strides)
+        strides[rng.randrange(3)] = rng.choice(ALIASING)
+        dram_addr = job.dram_addr
+        if rng.random() < 0.3:
+            dram_addr = rng.choice(ALIASING) + rng.randint(0, 30)
+        jobs.append(Job(job.write, job.rows, job.row_len, strides, dram_addr, job.l2_addr))
+    # A stride of 2**32 - 1 is -1: back to the row before, inside the DRAM; one of 2**31
+    # twice comes back to the first row modulo 2**32.
+    jobs += [Job(0, (1, 1, 3), 2, (0, 0, (1 << 32) - 1), 40, 0),
+             Job(1, (1, 3, 1), 3, (0, 1 << 31, 0), 20, 9),
+             Job(0, (3, 1, 1), 1, ((1 << 31) + 1, 0, 0), 0, 3)]
+    results = check_jobs(jobs, dram, l2, seed=seed)
+    assert any(r["error"] for r in results) and not all(r["error"] for r in results)
+
+
 def test_error_is_one_pulse_after_busy_falls():
     job = Job(0, (1, 1, 1), 0, (0, 0, 0), 0, 0)
     _, _, (result,) = run_jobs([job], *random_contents(WIDTHS, random.Random(2)), settle=10)

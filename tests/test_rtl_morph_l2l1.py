@@ -32,12 +32,14 @@ def _job(operand, *, write=0, counts=(1, 1, 1, 1), strides=(0, 0, 0), l2_addr=0,
             "entry_strides": list(entry_strides), "block": list(block)}
 
 
-def reference(job, dut):
+def reference(job, dut, *, wrap=False):
     """``(moves, error)`` of ``job`` from the rule (``Machine._engine``): ``moves`` lists,
     in order, ``(l2 address, destination)`` of the words moved, the destination
     ``("inputs", address)``, ``("weights", address)`` or ``("psums", bank, entry)``;
     ``error`` says the job was refused or stopped at an illegal word (the words before
-    it moved). Arithmetic on plain ints: no wrapping."""
+    it moved). Arithmetic on plain ints: no wrapping, unless ``wrap``: then addresses and
+    entries are the sums modulo ``2 ** value_width``, as the engine documents."""
+    mask = (1 << dut.value_width) - 1 if wrap else -1
     operand, counts = job["operand"], job["counts"]
     kp_run, hp_run, wp_run = job["block"]
     if (operand == 3 or (job["write"] and operand != 2)
@@ -49,13 +51,13 @@ def reference(job, dut):
     e0, e1, e2 = job["entry_strides"]
     moves = []
     for position, idx in enumerate(itertools.product(*(range(n) for n in counts))):
-        l2 = job["l2_addr"] + sum(i * s for i, s in zip(idx, strides))
+        l2 = job["l2_addr"] + sum(i * s for i, s in zip(idx, strides)) & mask
         if not 0 <= l2 < dut.l2_words:
             return moves, True
         if operand == 2:
             k, f, h, w = idx
             bank = ((k % kp_run) * dut.hp + h % hp_run) * dut.wp + w % wp_run
-            entry = k // kp_run * e0 + f * e1 + h // hp_run * e2 + w // wp_run
+            entry = k // kp_run * e0 + f * e1 + h // hp_run * e2 + w // wp_run & mask
             if not 0 <= entry < dut.psum_entries:
                 return moves, True
             moves.append((l2, ("psums", bank, entry)))
@@ -231,14 +233,14 @@ def simulate(dut, jobs, memories, *, gaps=0, seed=0):
     return results
 
 
-def run_and_check(dut, jobs, memories, *, gaps=0, seed=0):
+def run_and_check(dut, jobs, memories, *, gaps=0, seed=0, wrap=False):
     """Simulate ``jobs`` and check each against :func:`reference`: the writes in order,
     ``busy`` for the words moved plus ``OVERHEAD`` cycles, one ``error`` pulse as
     ``busy`` falls exactly when the reference fails. Returns the references."""
     plans = []
     state = copy.deepcopy(memories)
     for job in jobs:
-        moves, error = reference(job, dut)
+        moves, error = reference(job, dut, wrap=wrap)
         writes = expected_writes(job, moves, state)
         for w in writes:
             if w[0] == "psums":
@@ -326,6 +328,50 @@ def test_wild_jobs():
     assert 10 < sum(errors) < len(errors)
     # Some failing jobs moved words before their failure.
     assert any(error and moves for moves, error, _ in plans)
+
+
+#: Strides, bases and entry strides that an engine walking in fewer bits than
+#: value_width (20 in PARAMS) could alias back into a buffer: multiples of 2**10 (the L2
+#: addresses of PARAMS are walked in 10 bits, the entries in 6) and of 2**6 plus a little,
+#: values beyond +-2**9 and +-2**5, near +-2**19 and 2**20 (which wrap).
+ALIASING = [1 << 10, (1 << 10) + 3, -(1 << 10) + 5, (1 << 9) + 1, -(1 << 9) - 1, 1 << 9,
+            -(1 << 9), (1 << 9) - 1, (1 << 19) - 1, -(1 << 19), (1 << 20) - 1, (1 << 20) + 7,
+            1 << 6, (1 << 6) + 2, -(1 << 6) + 1, 33, -33, 32, -32, 31, 3 << 10, 1 << 11,
+            (1 << 7) + 1]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_strides_that_would_alias_in_fewer_bits(seed):
+    """Addresses and entries are the sums modulo 2**value_width, whatever the hardware
+    walks them in: a word beyond a buffer by a multiple of a power of two is outside it,
+    one wrapping modulo 2**value_width back into it is inside."""
+    rng = random.Random(60 + seed)
+    dut = L2L1Engine(**PARAMS)
+    jobs = []
+    for _ in range(14):
+        job = random_job(rng, dut, *rng.choice([(0, 0), (1, 0), (2, 0), (2, 1)]))
+        field = rng.choice(["strides", "entry_strides", "l2_addr"])
+        if field == "l2_addr":
+            job["l2_addr"] = rng.choice(ALIASING) + rng.randint(0, 4)
+        else:
+            job[field][rng.randrange(3)] = rng.choice(ALIASING)
+        jobs.append(job)
+    # -1 as 2**20 - 1: back to the word before; 2**19 twice: back to the first word.
+    jobs += [_job(0, counts=(1, 1, 3, 2), strides=(0, 0, (1 << 20) - 2), l2_addr=10),
+             _job(2, counts=(1, 3, 1, 1), strides=(0, 1 << 19, 0), l2_addr=7,
+                  entry_strides=(0, 1 << 19, 0)),
+             _job(2, write=1, counts=(1, 1, 2, 2), strides=(0, 0, 2), l2_addr=5,
+                  entry_strides=(0, 0, (1 << 20) - 1), block=(1, 1, 1)),
+             # A huge entry stride at k by Kp 2: no step (and no error) until k wraps.
+             _job(2, counts=(2, 1, 1, 2), strides=(2, 0, 0), l2_addr=3,
+                  entry_strides=(1 << 11, 0, 0), block=(2, 1, 1)),
+             _job(2, counts=(3, 1, 1, 2), strides=(2, 0, 0), l2_addr=3,
+                  entry_strides=(1 << 11, 0, 0), block=(2, 1, 1))]
+    plans = run_and_check(dut, jobs, random_memories(dut, rng), seed=seed, wrap=True)
+    assert [(len(moves), error) for moves, error, _ in plans[-2:]] == [(4, False),
+                                                                       (4, True)]
+    errors = [error for _, error, _ in plans]
+    assert any(errors) and not all(errors)
 
 
 def test_single_words_and_long_rows():

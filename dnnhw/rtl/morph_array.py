@@ -23,8 +23,8 @@ from ._checks import check_int
 from .morph_blocks import BlocksEngine
 from .morph_dram import DramEngine
 from .morph_l2l1 import L2L1Engine
-from .morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_START, CONFIG,
-                            COUNTERS, DIMS, JOBS, RUNS, sequencer_program)
+from .morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_START, COUNTERS, DIMS,
+                            JOBS, RUNS, sequencer_program)
 from .morph_sequencer import MULTIPLIERS, MorphSequencer
 
 
@@ -171,7 +171,6 @@ class MorphArray(wiring.Component):
         vw = self.VALUE_WIDTH
         l2_addr_width = max(4, (self.l2_words - 1).bit_length())
         bank_bits = (self._l2_bank_words - 1).bit_length()
-        names = self._program.registers
 
         m.submodules.sequencer = seq = MorphSequencer(program=self._program,
                                                       value_width=vw,
@@ -189,9 +188,6 @@ class MorphArray(wiring.Component):
             kp=kp, hp=hp, wp=wp, width=self._width, acc_width=word, value_width=vw,
             l1_input_words=self._l1_input_words, l1_weight_words=self._l1_weight_words,
             psum_entries=self._l1_psum_entries, max_taps=self._max_kernel)
-
-        def reg(name):
-            return seq.registers[names[name]]
 
         # ---- configuration ----------------------------------------------------------
         order2 = Signal(data.ArrayLayout(unsigned(3), len(DIMS)))
@@ -232,14 +228,6 @@ class MorphArray(wiring.Component):
         run = Signal(range(len(runs)))
         m.d.comb += run.eq(Mux(seq.job_start, seq.job_run, current))
 
-        def window_mux(kind, field):
-            """The job register ``field`` of whichever run of ``kind`` is current."""
-            windows = [(i, RUNS[r][0]) for i, r in enumerate(runs) if RUNS[r][1] in kind]
-            value = reg(f"{windows[0][1]}.{field}")
-            for i, window in windows[1:]:
-                value = Mux(run == i, reg(f"{window}.{field}"), value)
-            return value
-
         def is_kind(kinds):
             return Cat(*(run == i for i, r in enumerate(runs) if RUNS[r][1] in kinds)).any()
 
@@ -251,36 +239,33 @@ class MorphArray(wiring.Component):
             return code
 
         dram_kinds, l2l1_kinds = ("dram_read", "dram_write"), ("l2_l1", "l1_l2")
+        job, layer = seq.job, seq.layer
         m.d.comb += [
             dram.start.eq(seq.job_start & is_kind(dram_kinds)),
             dram.write.eq(is_kind(("dram_write",))),
-            dram.rows[0].eq(window_mux(dram_kinds, "rows0")),
-            dram.rows[1].eq(window_mux(dram_kinds, "rows1")),
-            dram.rows[2].eq(window_mux(dram_kinds, "rows2")),
-            dram.row_len.eq(window_mux(dram_kinds, "row_len")),
-            dram.strides[0].eq(window_mux(dram_kinds, "ds0")),
-            dram.strides[1].eq(window_mux(dram_kinds, "ds1")),
-            dram.strides[2].eq(window_mux(dram_kinds, "ds2")),
-            dram.dram_addr.eq(window_mux(dram_kinds, "dram_addr")),
-            dram.l2_addr.eq(window_mux(dram_kinds, "l2_addr")),
+            dram.row_len.eq(job.dram.row_len),
+            dram.dram_addr.eq(job.dram.dram_addr),
+            dram.l2_addr.eq(job.dram.l2_addr),
             l2l1.start.eq(seq.job_start & is_kind(l2l1_kinds)),
             l2l1.write.eq(is_kind(("l1_l2",))),
             l2l1.operand.eq(operand_code(l2l1_kinds)),
-            l2l1.l2_addr.eq(window_mux(l2l1_kinds, "l2_addr")),
-            l2l1.kp_run.eq(reg("Kp")), l2l1.hp_run.eq(reg("Hp")), l2l1.wp_run.eq(reg("Wp")),
+            l2l1.l2_addr.eq(job.l2l1.l2_addr),
+            l2l1.kp_run.eq(layer.Kp), l2l1.hp_run.eq(layer.Hp), l2l1.wp_run.eq(layer.Wp),
             blocks.start.eq(seq.job_start & is_kind(("blocks",))),
         ]
-        for i in range(4):
-            m.d.comb += l2l1.counts[i].eq(window_mux(l2l1_kinds, f"n{i}"))
         for i in range(3):
-            m.d.comb += [l2l1.strides[i].eq(window_mux(l2l1_kinds, f"s{i}")),
-                         l2l1.entry_strides[i].eq(reg(f"l1_psums.e{i}"))]
+            m.d.comb += [dram.rows[i].eq(getattr(job.dram, f"rows{i}")),
+                         dram.strides[i].eq(getattr(job.dram, f"ds{i}")),
+                         l2l1.strides[i].eq(getattr(job.l2l1, f"s{i}")),
+                         l2l1.entry_strides[i].eq(getattr(job.l2l1, f"e{i}"))]
+        for i in range(4):
+            m.d.comb += l2l1.counts[i].eq(getattr(job.l2l1, f"n{i}"))
         for field in JOBS["blocks"]:
-            m.d.comb += getattr(blocks, field).eq(reg(f"blocks.{field}"))
+            m.d.comb += getattr(blocks, field).eq(getattr(job.blocks, field))
         for name in ("T", "R", "S", "sf", "sh", "sw", "F", "H", "W"):
-            m.d.comb += getattr(blocks, name).eq(reg(name))
-        m.d.comb += [blocks.kp_run.eq(reg("Kp")), blocks.hp_run.eq(reg("Hp")),
-                     blocks.wp_run.eq(reg("Wp"))]
+            m.d.comb += getattr(blocks, name).eq(getattr(layer, name))
+        m.d.comb += [blocks.kp_run.eq(layer.Kp), blocks.hp_run.eq(layer.Hp),
+                     blocks.wp_run.eq(layer.Wp)]
         m.d.comb += seq.job_busy.eq(dram.busy | l2l1.busy | blocks.busy)
 
         # ---- errors stop the layer ----------------------------------------------------

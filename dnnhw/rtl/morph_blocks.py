@@ -25,7 +25,7 @@ from ._checks import check_int
 from ._pipeline import delay_line
 from .morph_pe import PeArray
 from .morph_program import JOBS
-from .morph_walker import LoopWalker
+from .morph_walker import LoopWalker, fits_signed
 
 
 __all__ = ["BlocksEngine", "JOB", "SIGNED", "LAYER", "RUN_BLOCK"]
@@ -45,8 +45,29 @@ _LEVELS = ("kb", "f", "hb", "wb", "c", "t", "r", "s")
 _COUNTS = ("kb", "f", "hb", "wb", "c", "T", "R", "S")
 _IN, _WT, _ENTRY, _GF, _GH, _GW, _RK, _RH, _RW = range(9)
 _STREAMS = 9
+#: The levels each stream steps at (its stride is zero at the others). The coordinates'
+#: taps are added to the walker's block coordinates outside it.
+_ACTIVE = {
+    _IN: ("f", "hb", "wb", "c", "t", "r", "s"),
+    _WT: ("kb", "c", "t", "r", "s"),
+    _ENTRY: ("kb", "f", "hb", "wb"),
+    _GF: ("f",),
+    _GH: ("hb",),
+    _GW: ("wb",),
+    _RK: ("kb",),
+    _RH: ("hb",),
+    _RW: ("wb",),
+}
 #: The walker's largest count.
 _COUNT_MAX = (1 << 16) - 1
+
+
+def _low(value, bits):
+    """The low ``bits`` bits of ``value`` (a value or an int): what a walker stream of that
+    width reads of it."""
+    if isinstance(value, int):
+        return value & ((1 << bits) - 1)
+    return value[:bits]
 
 
 def _bits(depth):
@@ -91,6 +112,31 @@ class BlocksEngine(wiring.Component):
     after a good job). What the banks hold after an error is unspecified; the counts
     after it mean nothing.
 
+    Arithmetic. The registers are ``value_width``-bit two's complement: the addresses, the
+    entries, the coordinates and the remaining counts (``rem_k - kb * kp_run``, ...) are
+    the sums above modulo ``2 ** value_width``, read as signed; a position's offsets
+    (``i*in_row + j*in_col``, ``i*sh``, ...) are added to them without wrapping. The
+    hardware computes in far fewer bits (:meth:`stream_widths`), with the same result for
+    every job but these:
+
+    - the input address ``a`` is computed in ``W = stream_widths()[0]`` bits: exact while
+      ``a`` stays within ``-2 ** (W - 1) .. 2 ** (W - 1) - 1``, which every job of the
+      sequencer's for a layer that fits (whose taps lie at most ``T - 1``, ``R - 1``,
+      ``S - 1`` outside its L1 box) does: ``W`` leaves room for ``2 * max_taps + 1``
+      copies' worth of words. Beyond, a read may be judged wrongly (a good job's reads
+      are right whatever ``a`` does);
+    - a ``rem_*`` register of ``2 ** (value_width - 1)`` or more is negative (it never
+      wraps around to positive as the block index grows);
+    - with ``coord_width`` below ``value_width``, the coordinates (offsets included) are
+      computed modulo ``2 ** coord_width``: exact while the tap of every active position
+      lies within ``-2 ** (coord_width - 1) .. 2 ** (coord_width - 1) - 1``, any size;
+    - in the cycle a weight read fails because its filter row's address step is out of
+      range, the other filter rows' reads (in range or not) are not made either.
+
+    The weight addresses and the entries are exact: each is stepped from one that was
+    checked, so a stride too large for the narrow width gives an address outside the
+    copy, and is flagged as such.
+
     Parameters
     ----------
     kp, hp, wp : int
@@ -108,6 +154,9 @@ class BlocksEngine(wiring.Component):
         Entries of one PE bank, 1..65536.
     max_taps : int
         The largest ``T``, ``R`` and ``S`` the job may have, 1..64.
+    coord_width : int or None
+        Bits the tap coordinates are computed in, 8..``value_width`` (default
+        ``value_width``: exact for every job; see *Arithmetic*).
 
     Members
     -------
@@ -160,7 +209,7 @@ class BlocksEngine(wiring.Component):
 
     def __init__(self, *, kp=2, hp=2, wp=2, width=16, acc_width=48, value_width=32,
                  l1_input_words=1024, l1_weight_words=1024, psum_entries=256,
-                 max_taps=7):
+                 max_taps=7, coord_width=None):
         check_int("kp", kp, 1, 16)
         check_int("hp", hp, 1, 16)
         check_int("wp", wp, 1, 16)
@@ -176,6 +225,9 @@ class BlocksEngine(wiring.Component):
         check_int("l1_weight_words", l1_weight_words, 1, 1 << 16)
         check_int("psum_entries", psum_entries, 1, 1 << 16)
         check_int("max_taps", max_taps, 1, 64)
+        if coord_width is None:
+            coord_width = value_width
+        check_int("coord_width", coord_width, 8, value_width)
         self._kp, self._hp, self._wp = kp, hp, wp
         self._width = width
         self._acc_width = acc_width
@@ -184,6 +236,7 @@ class BlocksEngine(wiring.Component):
         self._l1_weight_words = l1_weight_words
         self._psum_entries = psum_entries
         self._max_taps = max_taps
+        self._coord_width = coord_width
         pes, positions = self.pes, self.positions
         members = {"start": In(1)}
         for name in JOB:
@@ -258,6 +311,10 @@ class BlocksEngine(wiring.Component):
         return self._max_taps
 
     @property
+    def coord_width(self):
+        return self._coord_width
+
+    @property
     def positions(self):
         """Output positions of the built block, the input copies: ``hp * wp``."""
         return self._hp * self._wp
@@ -288,25 +345,57 @@ class BlocksEngine(wiring.Component):
 
     # --- the hardware ---------------------------------------------------------------------
 
+    def stream_widths(self):
+        """Bits each of the walker's streams is computed in: the input address, the
+        weight address, the entry, the frame, row and column coordinates, the remaining
+        filters, rows and columns (see *Arithmetic*)."""
+        vw = self._value_width
+        blocks = self.count_limits["kb"]
+        widths = [0] * _STREAMS
+        widths[_IN] = min(vw, _bits(self._l1_input_words)
+                          + (2 * self._max_taps + 1).bit_length() + 1)
+        widths[_WT] = min(vw, _bits(self._l1_weight_words) + 2)
+        widths[_ENTRY] = min(vw, _bits(self._psum_entries) + 1)
+        for stream in (_GF, _GH, _GW):
+            widths[stream] = self._coord_width
+        for stream, side in ((_RK, self._kp), (_RH, self._hp), (_RW, self._wp)):
+            widths[stream] = min(vw, ((blocks - 1) * side + side).bit_length() + 1)
+        return widths
+
     def elaborate(self, platform):
         m = Module()
         kp, hp, wp = self._kp, self._hp, self._wp
         vw = self._value_width
         limits = self.count_limits
-        count_width = max(limits.values()).bit_length()
+        count_widths = [limits[name].bit_length() for name in _COUNTS]
+        widths = self.stream_widths()
 
         busy = self.busy
         launch = Signal()
         m.d.comb += launch.eq(self.start & ~busy)
 
+        def in_range(value, limit):
+            """``1 <= value <= limit`` for a constant ``limit``, ``value`` unsigned."""
+            edge = limit.bit_length()
+            low = value[:edge]
+            return (value[edge:] == 0) & (low != 0) & (low <= limit)
+
+        def big(value, bits, signed=True):
+            """``value`` is outside ``-2 ** bits .. 2 ** bits - 1`` (read as signed), or
+            (``signed=False``) at least ``2 ** bits``."""
+            if len(value) <= bits:
+                return Const(0)
+            if not signed:
+                return value[bits:] != 0
+            return ~fits_signed(value, bits + 1)
+
         # ---- the start's checks: counts in range, the run-time block within the built one
         counts = [getattr(self, name) for name in _COUNTS]
         checks = []
         for name, value in zip(_COUNTS, counts):
-            checks.append((value >= 1) & (value <= limits[name]))
+            checks.append(in_range(value, limits[name]))
         for name, built in zip(RUN_BLOCK, (kp, hp, wp)):
-            value = getattr(self, name)
-            checks.append((value >= 1) & (value <= built))
+            checks.append(in_range(getattr(self, name), built))
         job_ok = Signal()
         m.d.comb += job_ok.eq(Cat(*checks).all())
         bad_start = Signal()
@@ -314,9 +403,15 @@ class BlocksEngine(wiring.Component):
 
         # ---- the walker: eight levels, nine streams; stopped (reset) by an error
         abort = Signal()
-        walker = LoopWalker(levels=len(_LEVELS), streams=_STREAMS, count_width=count_width,
-                            value_width=vw)
+        walker = LoopWalker(levels=len(_LEVELS), streams=_STREAMS,
+                            count_width=max(count_widths), value_width=vw,
+                            active=[tuple(_LEVELS.index(level) for level in _ACTIVE[s])
+                                    for s in range(_STREAMS)],
+                            value_widths=widths, count_widths=count_widths,
+                            modulus_widths=[0] * len(_LEVELS))
         m.submodules.walker = ResetInserter(abort)(walker)
+        # T, R, S are checked at the start: their low bits are their values, and their
+        # products are narrow.
         tap_bits = self._max_taps.bit_length()
         rs = Signal(2 * tap_bits)
         trs = Signal(3 * tap_bits)
@@ -325,37 +420,95 @@ class BlocksEngine(wiring.Component):
         strides = {
             _IN: {"f": self.in_f, "hb": self.in_hb, "wb": self.wp_step, "c": self.in_c,
                   "t": self.in_t, "r": self.in_r, "s": 1},
-            _WT: {"kb": self.w_kb, "c": trs, "t": rs, "r": self.S, "s": 1},
+            _WT: {"kb": self.w_kb, "c": trs, "t": rs, "r": self.S[:tap_bits], "s": 1},
             _ENTRY: {"kb": self.e_kb, "f": self.e_f, "hb": self.e_hb, "wb": 1},
-            _GF: {"f": self.sf, "t": 1},
-            _GH: {"hb": self.hp_step, "r": 1},
-            _GW: {"wb": self.wp_step, "s": 1},
+            _GF: {"f": self.sf},
+            _GH: {"hb": self.hp_step},
+            _GW: {"wb": self.wp_step},
             _RK: {"kb": -self.kp_run},
             _RH: {"hb": -self.hp_run},
             _RW: {"wb": -self.wp_run},
         }
+        assert all(set(strides[s]) == set(_ACTIVE[s]) for s in range(_STREAMS))
+
+        def remaining(value, width):
+            """A ``rem_*`` register as the walker's base: read as signed, so one with its
+            top bit set is negative; in ``width`` bits, a value too large for them is
+            clamped to the largest, which keeps every lane active in every block."""
+            if width == vw:
+                return value
+            return Mux(value[vw - 1], Const((1 << width) - 1, width),
+                       Mux(value[width - 1:] != 0, Const((1 << (width - 1)) - 1, width),
+                           value[:width]))
+
         bases = {_IN: self.in_base, _WT: 0, _ENTRY: 0, _GF: self.gf, _GH: self.gh,
-                 _GW: self.gw, _RK: self.rem_k, _RH: self.rem_h, _RW: self.rem_w}
+                 _GW: self.gw, _RK: remaining(self.rem_k, widths[_RK]),
+                 _RH: remaining(self.rem_h, widths[_RH]),
+                 _RW: remaining(self.rem_w, widths[_RW])}
         for l, level in enumerate(_LEVELS):
             m.d.comb += [walker.count[l].eq(counts[l]), walker.modulus[l].eq(1),
                          walker.quotient[l].eq(0)]
             for s in range(_STREAMS):
-                m.d.comb += walker.stride[l][s].eq(strides[s].get(level, 0))
+                if level in strides[s]:
+                    m.d.comb += walker.stride[l][s].eq(_low(strides[s][level], widths[s]))
         for s in range(_STREAMS):
-            m.d.comb += walker.base[s].eq(bases[s])
+            m.d.comb += walker.base[s].eq(_low(bases[s], widths[s]))
         m.d.comb += [walker.start.eq(launch & job_ok), walker.out.ready.eq(1)]
 
         # ---- stage W: the walker's iteration; the reads go out
         p = walker.out.payload
         valid = walker.out.valid
-        value = [p.value[s].as_signed() for s in range(_STREAMS)]
+        value = [p.value[s][:widths[s]].as_signed() for s in range(_STREAMS)]
+        index = {level: p.index[l][:count_widths[l]] for l, level in enumerate(_LEVELS)}
         block_first = p.first[4:].all()
         block_last = p.last[4:].all()
         job_last = p.last.all()
+        # The level this iteration's transfer moves: the deepest one not at its last.
+        moving = {}
+        for l, level in enumerate(_LEVELS):
+            moving[level] = ~p.last[l] & (p.last[l + 1:].all() if l + 1 < len(_LEVELS)
+                                          else 1)
+
+        # The weight addresses and the entries are walked in few bits, and exactly: every
+        # one a block with an active PE uses is checked (its first filter row's weight
+        # every cycle, its entry), the walk stops at the first bad one, and such a block
+        # steps each from a value that was checked: one of an earlier cycle of the block,
+        # or of the first cycle of an earlier block, which has an active PE if this one
+        # does (the remaining counts only fall). So a stride in -2 ** b .. 2 ** b - 1 (b:
+        # the buffer's address bits) gives the sum exactly, in b + 2 signed bits (b + 1
+        # for the entries, which only need to be found inside or not; the other filter
+        # rows add their offsets to the exact weight address); any other stride gives a
+        # value outside the buffer whatever it is: the value is `poisoned` instead.
+        def poisoned(stream, size, signed_strides):
+            if widths[stream] == vw:
+                return Const(0)
+            flag = Signal(name=f"poisoned_{stream}")
+            bits = _bits(size)
+            steps = []
+            for level in _ACTIVE[stream]:
+                stride = strides[stream][level]
+                if not isinstance(stride, int):
+                    steps.append(moving[level] & big(stride, bits, signed_strides[level]))
+            # A level without the stream between two with it restarts it from the outer
+            # one (checked, as above): clean. One inside all of the stream's keeps it.
+            deepest = max(_LEVELS.index(level) for level in _ACTIVE[stream])
+            inner = [moving[level] for level in _LEVELS[deepest + 1:]]
+            keep = Cat(*inner).any() if inner else Const(0)
+            with m.If(walker.start):
+                m.d.sync += flag.eq(0)
+            with m.Elif(valid & ~keep):
+                m.d.sync += flag.eq(Cat(*steps).any())
+            return flag
+
+        wt_poisoned = poisoned(_WT, self._l1_weight_words,
+                               {"kb": True, "c": False, "t": False, "r": False})
+        entry_poisoned = poisoned(_ENTRY, self._psum_entries,
+                                  {"kb": True, "f": True, "hb": True})
 
         def prefix(remaining, run, n, name):
             """Lane ``x`` active: ``x < run`` and ``x < remaining`` (a prefix mask)."""
             mask = Signal(n, name=name)
+            run = run[:n.bit_length()]      # checked at the start: 1..n
             m.d.comb += mask.eq(Cat(*((remaining > x) & (run > x) for x in range(n))))
             return mask
 
@@ -369,46 +522,93 @@ class BlocksEngine(wiring.Component):
         def inside(coordinate, size):
             return (coordinate >= 0) & (coordinate < size)
 
+        # The taps' coordinates: the block's (a walker stream) plus the tap's index.
+        cw = self._coord_width
+
+        def coordinate(stream, tap):
+            at = Signal(signed(cw), name=f"coordinate_{stream}")
+            m.d.comb += at.eq(p.value[stream][:cw] + index[tap])
+            return at
+
+        gf, gh, gw = coordinate(_GF, "t"), coordinate(_GH, "r"), coordinate(_GW, "s")
+        if cw == vw:
+            # Exactly the definition: each position's offset added to the signed
+            # coordinate without wrapping, against the full sizes.
+            def lanes(at, step, size, n):
+                return Cat(*(inside(at + step * x, size) for x in range(n)))
+        else:
+            # In cw bits: a size beyond them is as good as 2 ** (cw - 1).
+            def lanes(at, step, size, n):
+                top = 1 << (cw - 1)
+                size = Mux(size[cw - 1:] != 0, top, size[:cw - 1])
+                out = []
+                for x in range(n):
+                    lane = Signal(signed(cw))
+                    m.d.comb += lane.eq(at + step[:cw] * x if x else at)
+                    out.append(inside(lane, size))
+                return Cat(*out)
+
         f_in = Signal()
-        m.d.comb += f_in.eq(inside(value[_GF], self.F))
+        m.d.comb += f_in.eq(lanes(gf, 0, self.F, 1))
         h_in = Signal(hp)
         w_in = Signal(wp)
-        m.d.comb += [h_in.eq(Cat(*(inside(value[_GH] + self.sh * i, self.H)
-                                   for i in range(hp)))),
-                     w_in.eq(Cat(*(inside(value[_GW] + self.sw * j, self.W)
-                                   for j in range(wp))))]
+        m.d.comb += [h_in.eq(lanes(gh, self.sh, self.H, hp)),
+                     w_in.eq(lanes(gw, self.sw, self.W, wp))]
         h_read = Signal(hp)
         w_read = Signal(wp)
         m.d.comb += [h_read.eq(h_ok & h_in), w_read.eq(w_ok & w_in)]
         row_read = Signal()
         m.d.comb += row_read.eq(valid & any_k & f_in)
 
+        def offset(step, width):
+            """A lane's step in ``width`` bits, and whether it is at least ``2 **
+            width`` (which puts every lane beyond the first outside a buffer of at most
+            ``2 ** (width - 1)`` words, from any value the stream holds)."""
+            if width == vw:
+                return step, Const(0)
+            return step[:width], big(step, width, signed=False)
+
         # Inputs: position (i, j) reads its copy at a + i*in_row + j*in_col.
+        wi = widths[_IN]
+        in_row, row_big = offset(self.in_row, wi)
+        in_col, col_big = offset(self.in_col, wi)
         input_errors = []
         for i in range(hp):
             for j in range(wp):
                 pos = i * wp + j
-                addr = Signal(signed(vw + 7), name=f"in_addr{pos}")
-                m.d.comb += addr.eq(value[_IN] + self.in_row * i + self.in_col * j)
+                addr = Signal(signed(wi + 7), name=f"in_addr{pos}")
+                m.d.comb += addr.eq(value[_IN] + in_row * i + in_col * j)
                 wants = Signal(name=f"in_wants{pos}")
                 m.d.comb += wants.eq(row_read & h_read[i] & w_read[j])
                 ok = inside(addr, self._l1_input_words)
+                if i:
+                    ok &= ~row_big
+                if j:
+                    ok &= ~col_big
                 m.d.comb += [self.in_raddr[pos].eq(addr), self.in_re[pos].eq(wants & ok)]
                 input_errors.append(wants & ~ok)
         # Weights: filter row kk reads its copy at w + kk*w_row.
+        ww = widths[_WT]
+        w_row, w_row_big = offset(self.w_row, ww)
         weight_errors = []
         for kk in range(kp):
-            addr = Signal(signed(vw + 6), name=f"w_addr{kk}")
-            m.d.comb += addr.eq(value[_WT] + self.w_row * kk)
+            addr = Signal(signed(ww + 6), name=f"w_addr{kk}")
+            m.d.comb += addr.eq(value[_WT] + w_row * kk)
             wants = Signal(name=f"w_wants{kk}")
             m.d.comb += wants.eq(valid & any_pos & k_ok[kk])
-            ok = inside(addr, self._l1_weight_words)
+            ok = inside(addr, self._l1_weight_words) & ~wt_poisoned
+            if kk:
+                ok &= ~w_row_big
             m.d.comb += [self.w_raddr[kk].eq(addr), self.w_re[kk].eq(wants & ok)]
             weight_errors.append(wants & ~ok)
         # The block's entry: its accumulators load from it at its first cycle.
         entry = value[_ENTRY]
         entry_ok = Signal()
-        m.d.comb += entry_ok.eq(inside(entry, self._psum_entries))
+        if widths[_ENTRY] == vw:
+            m.d.comb += entry_ok.eq(inside(entry, self._psum_entries))
+        else:
+            m.d.comb += entry_ok.eq(~entry_poisoned
+                                    & (entry.as_unsigned() < self._psum_entries))
         load = Signal()
         m.d.comb += load.eq(self.load != 0)
         m.d.comb += [self.bank_raddr.eq(entry),

@@ -10,12 +10,12 @@ of the sequencer (:data:`dnnhw.rtl.morph_program.JOBS`, ``dram_*``), with the se
 :meth:`dnnhw.sim.morph_machine.Machine._engine`.
 """
 
-from amaranth.hdl import Module, Mux, ResetInserter, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int
-from .morph_walker import LoopWalker
+from .morph_walker import LoopWalker, fits_signed
 
 
 __all__ = ["DramEngine"]
@@ -83,6 +83,13 @@ class DramEngine(wiring.Component):
     ``value_width``-bit register may alias; the sequencer's registers are that wide, so
     its addresses fit. With ``addr_width >= value_width`` only the lower half of the DRAM,
     the non-negative addresses, is reachable.)
+
+    The hardware walks the row addresses in only ``addr_width + 1`` bits (when that is
+    below ``value_width``), with the same result for every job: each row is stepped to
+    from a row that was checked to lie in the DRAM, so a stride outside ``-2 **
+    addr_width .. 2 ** addr_width - 1`` always lands outside it (the row is marked bad
+    without its address), and a small one gives an address below ``2 ** addr_width``
+    exactly when the true sum is inside.
 
     Parameters
     ----------
@@ -192,23 +199,31 @@ class DramEngine(wiring.Component):
     def word_width(self):
         return self._word_width
 
+    def _row_width(self):
+        """Bits the row addresses are walked in: ``addr_width + 1`` (a checked row plus a
+        small stride, modulo 2 ** (addr_width + 1)), or ``value_width`` if that is no
+        more."""
+        return min(self._value_width, self._addr_width + 1)
+
     def elaborate(self, platform):
         m = Module()
         vw, lw, l2w = self._value_width, self._length_width, self._l2_addr_width
         req, wdata, rdata = self.mem_req, self.mem_wdata, self.mem_rdata
 
         # ---- the job's up-front checks, in the start cycle --------------------------------
-        def within(value, lo, hi):
-            v = value.as_signed()
-            return (v >= lo) & (v <= hi)
+        def within(value, lo, bits):
+            """``lo <= value <= 2 ** bits - 1`` for ``lo`` 0 or 1, ``value`` read as a
+            two's-complement ``vw``-bit number (a negative one has its top bit set)."""
+            ok = value[min(bits, vw - 1):] == 0
+            return ok & (value != 0) if lo else ok
 
         job_ok = Signal()
         m.d.comb += job_ok.eq(
-            within(self.rows[0], 1, (1 << self.COUNT_WIDTH) - 1)
-            & within(self.rows[1], 1, (1 << self.COUNT_WIDTH) - 1)
-            & within(self.rows[2], 1, (1 << self.COUNT_WIDTH) - 1)
-            & within(self.row_len, 1, (1 << lw) - 1)
-            & within(self.l2_addr, 0, (1 << l2w) - 1))
+            within(self.rows[0], 1, self.COUNT_WIDTH)
+            & within(self.rows[1], 1, self.COUNT_WIDTH)
+            & within(self.rows[2], 1, self.COUNT_WIDTH)
+            & within(self.row_len, 1, lw)
+            & within(self.l2_addr, 0, l2w))
         take = Signal()
         m.d.comb += take.eq(self.start & ~self.busy)
         # Checked at start, so the low bits are the value from here on.
@@ -216,22 +231,42 @@ class DramEngine(wiring.Component):
         m.d.comb += row_len.eq(self.row_len)
 
         # ---- the row walker: one DRAM address per row ---------------------------------
+        # The row addresses are walked in `aw` = addr_width + 1 bits (see `_row_width`).
+        # Every row the walk steps from was checked to lie in the DRAM (the walk stops at
+        # the first bad one), so a stride in -2 ** addr_width .. 2 ** addr_width - 1 (a
+        # small one) gives the sum modulo 2 ** aw, which is inside exactly when the true
+        # sum is; any other stride gives a row outside the DRAM whatever its exact value:
+        # that row is `poisoned` instead. So is a first row not below 2 ** addr_width.
+        aw = self._row_width()
+        narrow = aw < vw
         walker = LoopWalker(levels=3, streams=1, count_width=self.COUNT_WIDTH,
-                            value_width=vw)
+                            value_width=aw, modulus_widths=(0, 0, 0))
         abort = Signal()        # a bad row: stop the walk (reset the walker)
         m.submodules.walker = ResetInserter(abort)(walker)
         for k in range(3):
             m.d.comb += [walker.count[k].eq(self.rows[k]), walker.modulus[k].eq(1),
                          walker.quotient[k].eq(0), walker.stride[k][0].eq(self.strides[k])]
         m.d.comb += [walker.base[0].eq(self.dram_addr), walker.start.eq(take & job_ok)]
+        last = walker.out.payload.last
+        poisoned = Signal()
+        if narrow:
+            edge = self._addr_width
+            big = [~fits_signed(stride, edge + 1) for stride in self.strides]
+            # The level a transfer moves: the deepest one not at its last row.
+            steps_big = Cat(*(big[k] & ~last[k] & (last[k + 1:].all() if k < 2 else 1)
+                              for k in range(3))).any()
+            with m.If(walker.start):
+                m.d.sync += poisoned.eq(self.dram_addr[edge:] != 0)
+            with m.Elif(walker.out.valid & walker.out.ready):
+                m.d.sync += poisoned.eq(steps_big)
 
         # The L2 address of the next row to request (rows are dense in the L2).
         l2_next = Signal(l2w + 1)
-        row_addr = walker.out.payload.value[0]
+        row_addr = walker.out.payload.value[0][:aw]
         row_ok = Signal()
+        in_dram = row_addr + row_len <= (1 << self._addr_width)
         m.d.comb += row_ok.eq(
-            ~row_addr[vw - 1]
-            & (row_addr + row_len <= (1 << self._addr_width))
+            (~poisoned & in_dram if narrow else ~row_addr[aw - 1] & in_dram)
             & (l2_next + row_len <= (1 << l2w)))
         presenting = Signal()   # a legal row on mem_req
         m.d.comb += [

@@ -23,7 +23,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int
-from .morph_walker import LoopWalker
+from .morph_walker import LoopWalker, fits_signed
 
 
 __all__ = ["L2L1Engine"]
@@ -68,6 +68,8 @@ class L2L1Engine(wiring.Component):
     ``2 ** value_width`` (the sequencer's two's complement registers): a negative one
     reads as at least ``2 ** (value_width - 1)``, which is outside every buffer (the
     parameter checks make sure of that).
+    The hardware walks them in far fewer bits (one above a buffer's address bits), with
+    the same result for every job: see :meth:`elaborate`.
 
     Parameters
     ----------
@@ -224,13 +226,36 @@ class L2L1Engine(wiring.Component):
     def psum_entries(self):
         return self._psum_entries
 
+    def _stream_widths(self):
+        """Bits of the L2 addresses and of the entries as walked: one above the buffer's
+        (see :meth:`elaborate`), or ``value_width`` if that is no more."""
+        return (min(self._value_width, _bits(self._l2_words) + 1),
+                min(self._value_width, _bits(self._psum_entries) + 1))
+
     def elaborate(self, platform):
         m = Module()
         count_width = 16
+        vw = self._value_width
+        # The two streams are walked in few bits, with the result of the job registers'
+        # sums modulo 2 ** value_width. Every word is checked (its L2 address always, its
+        # entry for partial sums) and the walk stops at the first bad one, so each level
+        # steps from the value of a word already checked, inside a buffer of at most
+        # 2 ** b words (b = _bits(size)). A stride in -2 ** b .. 2 ** b - 1 (a small one)
+        # then gives the true sum modulo 2 ** (b + 1), which is inside the buffer exactly
+        # when the sum is; any other stride gives a value outside the buffer whatever it
+        # is: the word is `poisoned` instead, as is a first word at 2 ** b or beyond.
+        l2_width, entry_width = self._stream_widths()
+        built = (self._kp, 1, self._hp, self._wp)
+        # A level's modulus is at most the built block side (checked for partial sums, 1
+        # otherwise); f has none.
+        modulus_widths = [0 if side == 1 else side.bit_length() for side in built]
         # A job that stops early resets the walker: it has no other way to end a walk.
         abort = Signal()
         walker = LoopWalker(levels=4, streams=2, count_width=count_width,
-                            value_width=self._value_width)
+                            value_width=max(l2_width, entry_width),
+                            value_widths=(l2_width, entry_width),
+                            modulus_widths=modulus_widths,
+                            by_quotient=((), (0, 2, 3)))
         m.submodules.walker = ResetInserter(abort)(walker)
 
         psums = self.operand == PSUMS
@@ -251,24 +276,63 @@ class L2L1Engine(wiring.Component):
         m.d.comb += [walker.base[0].eq(self.l2_addr), walker.base[1].eq(0),
                      walker.out.ready.eq(1)]
 
+        payload = walker.out.payload
+        last = payload.last
+
+        def big(value, size):
+            """``value`` is not small for a buffer of ``size`` words."""
+            return ~fits_signed(value, _bits(size) + 1)
+
+        def moves(l):
+            """Level ``l`` is the one this transfer moves."""
+            return ~last[l] & (last[l + 1:].all() if l < 3 else 1)
+
+        # The entry steps at k, h and w only when the remainder wraps (for partial sums,
+        # the only jobs whose entries count, the modulus is the job's block side).
+        entry_steps = []
+        for l in range(3):
+            width = modulus_widths[l]
+            entry_steps.append(payload.remainder[l][:width] + 1 >= moduli[l][:width]
+                               if width else 1)
+        l2_poisoned = Signal()
+        entry_poisoned = Signal()
+        if l2_width < vw:
+            with m.If(walker.start):
+                m.d.sync += l2_poisoned.eq(self.l2_addr[_bits(self._l2_words):] != 0)
+            with m.Elif(walker.out.valid):
+                m.d.sync += l2_poisoned.eq(Cat(*(
+                    moves(l) & big(l2_strides[l], self._l2_words) for l in range(3))).any())
+        if entry_width < vw:
+            with m.If(walker.start):
+                m.d.sync += entry_poisoned.eq(0)
+            with m.Elif(walker.out.valid):
+                m.d.sync += entry_poisoned.eq(Cat(*(
+                    moves(l) & entry_steps[l] & big(entry_strides[l], self._psum_entries)
+                    for l in range(3))).any())
+
+        def above(value, limit):
+            """``value > limit`` (a constant), ``value`` unsigned."""
+            edge = max(1, limit.bit_length())
+            return (value[edge:] != 0) | (value[:edge] > limit)
+
         # The job, checked at the start.
         bad_job = Signal()
         checks = [self.operand == 3, self.write & ~psums]
         checks += [(c == 0) | (c >> count_width != 0) for c in self.counts]
-        for run, built in ((self.kp_run, self._kp), (self.hp_run, self._hp),
-                           (self.wp_run, self._wp)):
-            checks.append(psums & ((run == 0) | (run > built)))
+        for run, side in ((self.kp_run, self._kp), (self.hp_run, self._hp),
+                          (self.wp_run, self._wp)):
+            checks.append(psums & ((run == 0) | above(run, side)))
         m.d.comb += bad_job.eq(Cat(*checks).any())
 
         # The dense L1 address of inputs and weights: the words moved so far.
         position = Signal(range(max(self._l1_input_words, self._l1_weight_words) + 1))
-        payload = walker.out.payload
-        l2_value = payload.value[0]
-        entry_value = payload.value[1]
+        l2_value = payload.value[0][:l2_width]
+        entry_value = payload.value[1][:entry_width]
         limit = Mux(self.operand == INPUTS, self._l1_input_words, self._l1_weight_words)
-        l1_ok = Mux(psums, entry_value < self._psum_entries, position < limit)
+        l1_ok = Mux(psums, ~entry_poisoned & (entry_value < self._psum_entries),
+                    position < limit)
         word_ok = Signal()
-        m.d.comb += word_ok.eq((l2_value < self._l2_words) & l1_ok)
+        m.d.comb += word_ok.eq(~l2_poisoned & (l2_value < self._l2_words) & l1_ok)
         move = Signal()     # this cycle's word is read from its source
         m.d.comb += [move.eq(walker.out.valid & word_ok),
                      abort.eq(walker.out.valid & ~word_ok)]

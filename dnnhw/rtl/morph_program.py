@@ -35,7 +35,9 @@ Registers are ``value_width`` bits, two's complement. Instructions:
     start level ``L``'s tile loops (``"l2"``: images outermost, then the L2 tiles;
     ``"l1"``: the L1 tiles of the L2 tile) / advance them; one cycle.
 ``run job``
-    run a transfer or the PE blocks with the job's registers; one cycle plus the job.
+    run a transfer or the PE blocks with the job's registers: load them into the
+    engine's job window (:data:`LOAD_CYCLES`, two a cycle), start the job the cycle after,
+    then the job.
 ``done``
     the layer is finished.
 
@@ -52,7 +54,7 @@ from dataclasses import dataclass
 __all__ = ["Program", "sequencer_program", "timing", "instruction_cycles", "CONFIG", "JOBS",
            "RUNS", "COUNTERS", "ADDRESS_ORDER2", "ADDRESS_ORDER1", "ADDRESS_START",
            "MUL_CYCLES", "DIV_CYCLES",
-           "JOB_OVERHEAD", "DIMS"]
+           "JOB_OVERHEAD", "DIMS", "ENGINES", "WINDOWS", "LOAD_CYCLES"]
 
 DIMS = "KCFHW"
 
@@ -447,16 +449,50 @@ RUNS = {
 }
 
 
+#: The engine each kind of job runs on (the second field of :data:`RUNS`). A ``run`` first
+#: loads its job's registers into the engine's job window (the sequencer's ``job`` output),
+#: two registers a cycle, and starts the job in the cycle after: every run of one engine
+#: costs the same, whatever its window, which is what gives the model one latency per
+#: kind of transfer.
+ENGINES = {"dram_read": "dram", "dram_write": "dram", "l2_l1": "l2l1", "l1_l2": "l2l1",
+           "blocks": "blocks"}
+
+#: Each engine's job window: the registers of its longest job (the others are prefixes).
+WINDOWS = {engine: max((JOBS[window] for window, kind, _ in RUNS.values()
+                        if ENGINES[kind] == engine), key=len)
+           for engine in dict.fromkeys(ENGINES.values())}
+assert all(WINDOWS[ENGINES[kind]][:len(JOBS[window])] == JOBS[window]
+           for window, kind, _ in RUNS.values())
+
+#: Cycles a ``run`` spends loading its engine's job window, two registers a cycle.
+LOAD_CYCLES = {engine: -(-len(names) // 2) for engine, names in WINDOWS.items()}
+
+
 def instruction_cycles(instruction, mul_cycles=MUL_CYCLES):
-    """Cycles of one instruction, a ``run``'s job excluded."""
+    """Cycles of one instruction, a ``run``'s job excluded.
+
+    The sequencer is pipelined (fetch, decode and register read, execute) and resolves
+    ``skipnot`` and ``loop`` in its decode stage, so neither ever costs a bubble: a
+    ``skipnot`` is one cycle whether it skips or not (a skipped instruction costs
+    nothing), a ``loop`` one cycle taken or not. ``start`` and ``next`` act in the decode
+    stage too and cost one cycle. A ``run`` loads its job window
+    (:data:`LOAD_CYCLES`) and starts the job in the cycle after."""
     op = instruction[0]
+    if op == "run":
+        return 1 + LOAD_CYCLES[ENGINES[RUNS[instruction[1]][1]]]
     return {"mul": mul_cycles, "cdiv": DIV_CYCLES}.get(op, 1)
+
+
+def _run_cycles(kind):
+    """Cycles of the ``run`` of any job of ``kind`` (the same for every one of them)."""
+    return 1 + LOAD_CYCLES[ENGINES[kind]]
 
 
 def timing(program, memory_latency, mul_cycles=MUL_CYCLES):
     """The array's timing constants (the model's ``Hardware`` fields) for ``program`` with
     a memory of ``memory_latency`` cycles, read off the code: a transfer costs its ``run``
-    and its engine's overhead, a step the straight-line code around its transfers."""
+    and its engine's overhead, a step the straight-line code around its transfers (a
+    ``skipnot`` costs its cycle whether it skips its transfer or not)."""
     if not isinstance(memory_latency, int) or memory_latency < 1:
         raise ValueError(f"memory_latency must be an integer >= 1, got {memory_latency!r}")
     code, labels = program.code, program.labels
@@ -471,7 +507,7 @@ def timing(program, memory_latency, mul_cycles=MUL_CYCLES):
         for ins in code[lo:hi]:
             if ins[0] == "run":
                 if ins[1] == "blocks":
-                    total += 1 + JOB_OVERHEAD["blocks"]
+                    total += instruction_cycles(ins, mul_cycles) + JOB_OVERHEAD["blocks"]
             else:
                 total += instruction_cycles(ins, mul_cycles)
         return total
@@ -480,10 +516,12 @@ def timing(program, memory_latency, mul_cycles=MUL_CYCLES):
                + straight(loops["l1"] + 1, loops["l2"] + 1))
     l1_step = straight(labels["l1_step"], loops["l1"] + 1)
     layer = straight(0, labels["l2_step"]) + straight(loops["l2"] + 1, len(code))
+    if _run_cycles("l2_l1") != _run_cycles("l1_l2"):
+        raise ValueError("the L2-L1 transfers' runs must cost the same both ways")
     return {
-        "dram_latency": 1 + JOB_OVERHEAD["dram_read"] + memory_latency,
-        "dram_write_latency": 1 + JOB_OVERHEAD["dram_write"],
-        "l2_latency": 1 + JOB_OVERHEAD["l2_l1"],
+        "dram_latency": _run_cycles("dram_read") + JOB_OVERHEAD["dram_read"] + memory_latency,
+        "dram_write_latency": _run_cycles("dram_write") + JOB_OVERHEAD["dram_write"],
+        "l2_latency": _run_cycles("l2_l1") + JOB_OVERHEAD["l2_l1"],
         "l2_step_overhead": l2_step,
         "l1_step_overhead": l1_step,
         "layer_overhead": layer,
