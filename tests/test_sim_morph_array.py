@@ -3,7 +3,6 @@ optimizer's pick, outputs bit-exact, every counter equal to the model, cycles ex
 fixed-latency memory and within the stall bound with a random one (the testbench asserts
 all of it; see dnnhw/sim/morph_array.py)."""
 
-import pytest
 
 from dnnhw.flow.tasks import run_testbench
 

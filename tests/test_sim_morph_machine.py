@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dnnhw.golden import morph
-from dnnhw.golden.morph import DIMS, Layer, Mapping, MappingError
+from dnnhw.golden.morph import Layer, Mapping, MappingError
 from dnnhw.golden.morph_walk import _reference_conv
 from dnnhw.rtl.morph_program import sequencer_program
 from dnnhw.sim.morph_loader import ArrayShape, array_hardware, check, configure, layout

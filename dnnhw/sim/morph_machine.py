@@ -13,7 +13,6 @@ engines' (``docs/morph-array.md``).
 """
 
 import itertools
-import math
 
 from dnnhw.rtl.morph_program import (CONFIG, DIMS, JOB_OVERHEAD, JOBS, RUNS,
                                      instruction_cycles)
