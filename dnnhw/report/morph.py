@@ -59,12 +59,20 @@ def side_occupancy(layer, mapping):
     return out
 
 
-def _reason(run, pes):
-    """Why a run's compute utilization is below the goal, from its mapping and layer."""
+def _reason(run, built):
+    """Why a run's compute utilization is below the goal, from its mapping, its layer and
+    the ``built`` block ``(kp, hp, wp)``."""
     used = math.prod(run["mapping"]["parallel"])
+    pes = math.prod(built)
     parts = []
     if used < pes:
-        parts.append(f"the block uses {used} of {pes} PEs")
+        out = _output_shape(run["layer"])
+        sides = [f"{name} {size} < {side}" for name, size, side
+                 in (("K", out[1], built[0]), ("Ho", out[3], built[1]), ("Wo", out[4], built[2]))
+                 if size < side]
+        why = (f" (the layer's {', '.join(sides)})" if sides
+               else " (the energy-best block is smaller than the array)")
+        parts.append(f"the block uses {used} of {pes} PEs{why}")
     occupancy = side_occupancy(run["layer"], run["mapping"])
     for side, share in occupancy.items():
         if share < 0.999:
@@ -171,9 +179,8 @@ def _study_table(study):
     for row in study:
         m, f = row["morph"], row["fixed"]
         util = m["compute_utilization"]
-        note = "" if util >= UTILIZATION_GOAL else _reason(m, row["params"]["kp"]
-                                                           * row["params"]["hp"]
-                                                           * row["params"]["wp"])
+        built = (row["params"]["kp"], row["params"]["hp"], row["params"]["wp"])
+        note = "" if util >= UTILIZATION_GOAL else _reason(m, built)
         rows.append([row["layer"], row["shape"], f"{row['macs']:,}",
                      f"{m['energy_pj']['total'] / 1e6:.3f}",
                      f"{f['energy_pj']['total'] / 1e6:.3f}", f"{row['reduction']:.2f}x",
