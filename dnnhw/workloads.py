@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .golden import conv as golden_conv, diffy_published as golden
+from .golden import conv as golden_conv, diffy_published as golden, morph as golden_morph
 from .golden._checks import check_int
 
 
@@ -456,6 +456,18 @@ def c3d_layers(frame=112):
             ("conv5a", 512, 512, 2, 4), ("conv5b", 512, 512, 2, 4)]
     return [Layer("c3d", name, c, k, (frames, side(level), side(level)), (3, 3, 3), padding=1)
             for name, c, k, frames, level in spec]
+
+
+def c3d_morph_layers(frame=112):
+    """C3D conv1 to conv5b (REFERENCE.md) as model layers, at a ``frame x frame`` clip."""
+    out = []
+    for layer in c3d_layers(frame):
+        frames, height, width = layer.in_size
+        out.append(golden_morph.Layer(C=layer.in_channels, F=frames, H=height, W=width,
+                               K=layer.out_channels, T=layer.kernel[0], R=layer.kernel[1],
+                               S=layer.kernel[2], stride=layer.stride, padding=layer.padding,
+                               name=layer.name))
+    return out
 
 
 def network_layers(c3d_frame=56):

@@ -3,7 +3,8 @@ and ``dnnhw morph run`` (one layer on the simulated array, its errors)."""
 
 import pytest
 
-from dnnhw.bench.morph_array import energy_pj, run_main, scaled_c3d, study_mappings
+from dnnhw.bench.morph_array import run_main
+from dnnhw.sim.morph_study import energy_pj, scaled_c3d, study_mappings
 from dnnhw.golden import morph
 from dnnhw.sim.morph_loader import ArrayShape, check
 

@@ -21,7 +21,6 @@ its plots:
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import replace
@@ -32,26 +31,14 @@ import numpy as np
 from . import Benchmark, Command
 from ..golden import morph, morph_search
 from ..text import markdown_table
-from ..workloads import c3d_layers
+from ..workloads import c3d_morph_layers as layers
 
 
-__all__ = ["layers", "parse_layer", "parse_hardware", "baseline_mapping", "study", "main",
+__all__ = ["layers", "parse_layer", "parse_hardware", "study", "main",
            "map_main", "PUBLISHED"]
 
 #: The paper's energy reduction over its fixed-dataflow baseline (REFERENCE.md).
 PUBLISHED = {"average": 2.5, "max": 3.4}
-
-
-def layers(frame=112):
-    """C3D conv1 to conv5b (REFERENCE.md) as model layers, at a ``frame x frame`` clip."""
-    out = []
-    for layer in c3d_layers(frame):
-        frames, height, width = layer.in_size
-        out.append(morph.Layer(C=layer.in_channels, F=frames, H=height, W=width,
-                               K=layer.out_channels, T=layer.kernel[0], R=layer.kernel[1],
-                               S=layer.kernel[2], stride=layer.stride, padding=layer.padding,
-                               name=layer.name))
-    return out
 
 
 _LAYER_KEYS = ("C", "F", "H", "W", "K", "T", "R", "S", "N", "stride", "padding")
@@ -103,80 +90,6 @@ def parse_hardware(text, base=morph.DEFAULT_HARDWARE):
     return replace(base, **changes)
 
 
-def _clip(mapping, layer):
-    """``mapping`` with its tiles and PE block shrunk to fit a smaller ``layer``."""
-    l2 = tuple(min(t, s) for t, s in zip(mapping.l2_tile, layer.shape))
-    l1 = tuple(min(t, s) for t, s in zip(mapping.l1_tile, l2))
-    limits = (l1[0], l1[3], l1[4])
-    parallel = tuple(min(p, s) for p, s in zip(mapping.parallel, limits))
-    return replace(mapping, l2_tile=l2, l1_tile=l1, parallel=parallel)
-
-
-def _total_energy(mapping, network, hardware):
-    total = 0.0
-    for layer in network:
-        clipped = _clip(mapping, layer)
-        if morph.check(layer, clipped, hardware):
-            return math.inf
-        total += morph.counts(layer, clipped, hardware).energy_pj(hardware)["total"]
-    return total
-
-
-def _neighbours(mapping):
-    """Every mapping one change away: one tile size doubled or halved, one PE side
-    doubled or halved (the other sides adjusted to stay within the array), two loops of
-    one order swapped, one operand's banks one more or one fewer."""
-    out = []
-    for level in ("l2_tile", "l1_tile"):
-        tile = getattr(mapping, level)
-        for i in range(5):
-            for value in (tile[i] * 2, tile[i] // 2):
-                if value >= 1:
-                    out.append(replace(mapping, **{level: tile[:i] + (value,) + tile[i + 1:]}))
-    for i in range(3):
-        for value in (mapping.parallel[i] * 2, mapping.parallel[i] // 2):
-            if value >= 1:
-                out.append(replace(mapping, parallel=mapping.parallel[:i] + (value,)
-                                   + mapping.parallel[i + 1:]))
-    for level in ("outer_order", "inner_order"):
-        order = getattr(mapping, level)
-        for i in range(5):
-            for j in range(i + 1, 5):
-                swapped = list(order)
-                swapped[i], swapped[j] = swapped[j], swapped[i]
-                out.append(replace(mapping, **{level: "".join(swapped)}))
-    for level in ("l2_banks", "l1_banks"):
-        banks = getattr(mapping, level)
-        for i in range(3):
-            for value in (banks[i] + 1, banks[i] - 1):
-                if value >= 1:
-                    out.append(replace(mapping, **{level: banks[:i] + (value,) + banks[i + 1:]}))
-    return out
-
-
-def baseline_mapping(network, hardware, starts):
-    """The best single mapping for every layer of ``network``: the best of ``starts``
-    (mappings, each legal on some layer), then a descent over :func:`_neighbours` until
-    no single change lowers the total energy. Returns ``(mapping, total pJ, tried)``."""
-    scored = [(_total_energy(m, network, hardware), i, m) for i, m in enumerate(starts)]
-    best_energy, _, best = min(scored, key=lambda s: (s[0], s[1]))
-    tried = len(starts)
-    seen = {best}
-    improved = True
-    while improved:
-        improved = False
-        for candidate in _neighbours(best):
-            if candidate in seen:
-                continue
-            seen.add(candidate)
-            tried += 1
-            energy = _total_energy(candidate, network, hardware)
-            if energy < best_energy:
-                best, best_energy, improved = candidate, energy, True
-                break
-    return best, best_energy, tried
-
-
 def _layer_row(layer, result_counts, hardware):
     energy = result_counts.energy_pj(hardware)
     words = layer.operand_words()
@@ -209,11 +122,11 @@ def study(frame=112, hardware=morph.DEFAULT_HARDWARE, *, objective="energy", max
             f"({result.energy_pj['total'] / 1e6:.1f} uJ, {result.seconds:.1f} s"
             f"{', optimal over the space' if result.proven else f', within {result.gap:.1%}'})")
     started = time.perf_counter()
-    base, base_total, tried = baseline_mapping(network, hardware, optima)
+    base, base_total, tried = morph_search.fixed_mapping(network, hardware, optima)
     log(f"baseline: {base.describe()} ({tried} single mappings tried, "
         f"{time.perf_counter() - started:.1f} s)")
     for row, layer in zip(rows, network):
-        clipped = _clip(base, layer)
+        clipped = morph_search.clip(base, layer)
         row["baseline"] = _layer_row(layer, morph.counts(layer, clipped, hardware), hardware)
         row["baseline_mapping"] = clipped.as_dict()
         row["reduction"] = (row["baseline"]["energy_pj"]["total"]

@@ -33,6 +33,7 @@ Members
 :func:`parallel_candidates`, :func:`all_orders`, :func:`minimal_banks`.
 """
 
+import dataclasses
 import itertools
 import math
 import time
@@ -46,7 +47,7 @@ from .morph import DIMS, OPERANDS
 
 
 __all__ = ["OBJECTIVES", "best_mapping", "SearchResult", "tile_candidates",
-           "parallel_candidates", "all_orders", "minimal_banks"]
+           "parallel_candidates", "all_orders", "minimal_banks", "clip", "fixed_mapping"]
 
 #: What :func:`best_mapping` can minimize.
 OBJECTIVES = ("energy", "cycles", "edp")
@@ -387,3 +388,79 @@ def _expand(layer, hardware, objective, l2_tile, dram_e, dram_c, mac_e):
         l2_banks=tuple(minimal_banks(need2[op], hardware.l2_bank_words) for op in OPERANDS),
         l1_banks=tuple(minimal_banks(need1[op], hardware.l1_bank_words) for op in OPERANDS))
     return (cost, mapping), scored
+
+
+# ---- the fixed-dataflow baseline: one mapping for every layer of a network ----------
+
+def clip(mapping, layer):
+    """``mapping`` with its tiles and PE block shrunk to fit a smaller ``layer``."""
+    l2 = tuple(min(t, s) for t, s in zip(mapping.l2_tile, layer.shape))
+    l1 = tuple(min(t, s) for t, s in zip(mapping.l1_tile, l2))
+    limits = (l1[0], l1[3], l1[4])
+    parallel = tuple(min(p, s) for p, s in zip(mapping.parallel, limits))
+    return dataclasses.replace(mapping, l2_tile=l2, l1_tile=l1, parallel=parallel)
+
+
+def _total_energy(mapping, network, hardware):
+    total = 0.0
+    for layer in network:
+        clipped = clip(mapping, layer)
+        if morph.check(layer, clipped, hardware):
+            return math.inf
+        total += morph.counts(layer, clipped, hardware).energy_pj(hardware)["total"]
+    return total
+
+
+def _neighbours(mapping):
+    """Every mapping one change away: one tile size doubled or halved, one PE side
+    doubled or halved (the other sides adjusted to stay within the array), two loops of
+    one order swapped, one operand's banks one more or one fewer."""
+    out = []
+    for level in ("l2_tile", "l1_tile"):
+        tile = getattr(mapping, level)
+        for i in range(5):
+            for value in (tile[i] * 2, tile[i] // 2):
+                if value >= 1:
+                    out.append(dataclasses.replace(mapping, **{level: tile[:i] + (value,) + tile[i + 1:]}))
+    for i in range(3):
+        for value in (mapping.parallel[i] * 2, mapping.parallel[i] // 2):
+            if value >= 1:
+                out.append(dataclasses.replace(mapping, parallel=mapping.parallel[:i] + (value,)
+                                   + mapping.parallel[i + 1:]))
+    for level in ("outer_order", "inner_order"):
+        order = getattr(mapping, level)
+        for i in range(5):
+            for j in range(i + 1, 5):
+                swapped = list(order)
+                swapped[i], swapped[j] = swapped[j], swapped[i]
+                out.append(dataclasses.replace(mapping, **{level: "".join(swapped)}))
+    for level in ("l2_banks", "l1_banks"):
+        banks = getattr(mapping, level)
+        for i in range(3):
+            for value in (banks[i] + 1, banks[i] - 1):
+                if value >= 1:
+                    out.append(dataclasses.replace(mapping, **{level: banks[:i] + (value,) + banks[i + 1:]}))
+    return out
+
+
+def fixed_mapping(network, hardware, starts):
+    """The best single mapping for every layer of ``network``: the best of ``starts``
+    (mappings, each legal on some layer), then a descent over :func:`_neighbours` until
+    no single change lowers the total energy. Returns ``(mapping, total pJ, tried)``."""
+    scored = [(_total_energy(m, network, hardware), i, m) for i, m in enumerate(starts)]
+    best_energy, _, best = min(scored, key=lambda s: (s[0], s[1]))
+    tried = len(starts)
+    seen = {best}
+    improved = True
+    while improved:
+        improved = False
+        for candidate in _neighbours(best):
+            if candidate in seen:
+                continue
+            seen.add(candidate)
+            tried += 1
+            energy = _total_energy(candidate, network, hardware)
+            if energy < best_energy:
+                best, best_energy, improved = candidate, energy, True
+                break
+    return best, best_energy, tried

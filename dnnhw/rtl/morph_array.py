@@ -314,22 +314,21 @@ class MorphArray(wiring.Component):
                      l2l1.l2_rdata.eq(Array(l2_data)[read_bank])]
 
         # ---- the L1: input copies, weight copies, PE banks ----------------------------
-        for p in range(positions):
-            mem = Memory(shape=signed(self._width), depth=self._l1_input_words, init=[])
-            m.submodules[f"l1_inputs{p}"] = mem
-            wr, rd = mem.write_port(), mem.read_port(transparent_for=())
-            m.d.comb += [wr.addr.eq(l2l1.in_waddr), wr.data.eq(l2l1.in_wdata),
-                         wr.en.eq(l2l1.in_we),
-                         rd.addr.eq(blocks.in_raddr[p]), rd.en.eq(blocks.in_re[p]),
-                         blocks.in_rdata[p].eq(rd.data)]
-        for k in range(kp):
-            mem = Memory(shape=signed(self._width), depth=self._l1_weight_words, init=[])
-            m.submodules[f"l1_weights{k}"] = mem
-            wr, rd = mem.write_port(), mem.read_port(transparent_for=())
-            m.d.comb += [wr.addr.eq(l2l1.w_waddr), wr.data.eq(l2l1.w_wdata),
-                         wr.en.eq(l2l1.w_we),
-                         rd.addr.eq(blocks.w_raddr[k]), rd.en.eq(blocks.w_re[k]),
-                         blocks.w_rdata[k].eq(rd.data)]
+        # Replicated copies: one write port for all of them, a read port each.
+        for name, copies, depth, write, read in (
+                ("inputs", positions, self._l1_input_words,
+                 (l2l1.in_waddr, l2l1.in_wdata, l2l1.in_we),
+                 (blocks.in_raddr, blocks.in_re, blocks.in_rdata)),
+                ("weights", kp, self._l1_weight_words,
+                 (l2l1.w_waddr, l2l1.w_wdata, l2l1.w_we),
+                 (blocks.w_raddr, blocks.w_re, blocks.w_rdata))):
+            for c in range(copies):
+                mem = Memory(shape=signed(self._width), depth=depth, init=[])
+                m.submodules[f"l1_{name}{c}"] = mem
+                wr, rd = mem.write_port(), mem.read_port(transparent_for=())
+                m.d.comb += [wr.addr.eq(write[0]), wr.data.eq(write[1]), wr.en.eq(write[2]),
+                             rd.addr.eq(read[0][c]), rd.en.eq(read[1][c]),
+                             read[2][c].eq(rd.data)]
         bank_read = Signal(range(pes))
         with m.If(l2l1.bank_re):
             m.d.sync += bank_read.eq(l2l1.bank)

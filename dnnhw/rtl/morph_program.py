@@ -205,6 +205,21 @@ def _axis_box(a, level, axis, kernel, stride, pad, size, start, length):
     a.add(f"{level}.ext_{axis}", "tmp", "one")
 
 
+def _affine(a, dest, products, addends):
+    """``dest = sum(x * y for x, y in products) + sum(addends)``: the address of a tile's
+    first word from its coordinates and the tensor's strides. One ``mul`` per product and
+    one ``add`` per product after the first and per addend (at least one)."""
+    (x, y), *rest = products
+    a.mul("tmp", x, y)
+    for x, y in rest:
+        a.mul("tmp2", x, y)
+        a.add("tmp", "tmp", "tmp2")
+    *inner, last = addends
+    for addend in inner:
+        a.add("tmp", "tmp", addend)
+    a.add(dest, "tmp", last)
+
+
 def sequencer_program():
     """The one program every layer runs (see the module docstring)."""
     a = _Assembler()
@@ -238,15 +253,8 @@ def sequencer_program():
     a.alias(f"{job}.ds0", "x_c")
     a.alias(f"{job}.ds1", "x_f")
     a.alias(f"{job}.ds2", "W")
-    a.mul("tmp", "n", "x_n")
-    a.add("tmp", "tmp", "x_base")
-    a.mul("tmp2", "l2.start_C", "x_c")
-    a.add("tmp", "tmp", "tmp2")
-    a.mul("tmp2", "l2.lo_F", "x_f")
-    a.add("tmp", "tmp", "tmp2")
-    a.mul("tmp2", "l2.lo_H", "W")
-    a.add("tmp", "tmp", "tmp2")
-    a.add(f"{job}.dram_addr", "tmp", "l2.lo_W")
+    _affine(a, f"{job}.dram_addr", [("n", "x_n"), ("l2.start_C", "x_c"), ("l2.lo_F", "x_f"),
+                                    ("l2.lo_H", "W")], ["x_base", "l2.lo_W"])
     a.alias(f"{job}.l2_addr", "l2_inputs")
 
     # DRAM weights: rows of T*R*S taps, (k, c) loops.
@@ -258,10 +266,8 @@ def sequencer_program():
     a.alias(f"{job}.ds0", "zero")
     a.alias(f"{job}.ds1", "w_k")
     a.alias(f"{job}.ds2", "TRS")
-    a.mul("tmp", "l2.start_K", "w_k")
-    a.add("tmp", "tmp", "w_base")
-    a.mul("tmp2", "l2.start_C", "TRS")
-    a.add(f"{job}.dram_addr", "tmp", "tmp2")
+    _affine(a, f"{job}.dram_addr", [("l2.start_K", "w_k"), ("l2.start_C", "TRS")],
+            ["w_base"])
     a.alias(f"{job}.l2_addr", "l2_weights")
 
     # DRAM partial sums (refill and write-back): rows of the output tile, (k, f, h).
@@ -273,15 +279,8 @@ def sequencer_program():
     a.alias(f"{job}.ds0", "y_k")
     a.alias(f"{job}.ds1", "y_f")
     a.alias(f"{job}.ds2", "Wo")
-    a.mul("tmp", "n", "y_n")
-    a.add("tmp", "tmp", "y_base")
-    a.mul("tmp2", "l2.start_K", "y_k")
-    a.add("tmp", "tmp", "tmp2")
-    a.mul("tmp2", "l2.start_F", "y_f")
-    a.add("tmp", "tmp", "tmp2")
-    a.mul("tmp2", "l2.start_H", "Wo")
-    a.add("tmp", "tmp", "tmp2")
-    a.add(f"{job}.dram_addr", "tmp", "l2.start_W")
+    _affine(a, f"{job}.dram_addr", [("n", "y_n"), ("l2.start_K", "y_k"), ("l2.start_F", "y_f"),
+                                    ("l2.start_H", "Wo")], ["y_base", "l2.start_W"])
     a.alias(f"{job}.l2_addr", "l2_psums")
 
     a.skipnot("l2.fill_inputs")
@@ -326,13 +325,8 @@ def sequencer_program():
     a.alias(f"{job}.s0", "l2.in_fhw")
     a.alias(f"{job}.s1", "l2.in_hw")
     a.alias(f"{job}.s2", "l2.ext_W")
-    a.mul("tmp", "l1.rel_C", "l2.in_fhw")
-    a.mul("tmp2", "l1.box_F", "l2.in_hw")
-    a.add("tmp", "tmp", "tmp2")
-    a.mul("tmp2", "l1.box_H", "l2.ext_W")
-    a.add("tmp", "tmp", "tmp2")
-    a.add("tmp", "tmp", "l1.box_W")
-    a.add(f"{job}.l2_addr", "tmp", "l2_inputs")
+    _affine(a, f"{job}.l2_addr", [("l1.rel_C", "l2.in_fhw"), ("l1.box_F", "l2.in_hw"),
+                                  ("l1.box_H", "l2.ext_W")], ["l1.box_W", "l2_inputs"])
 
     # L1 weights: (k, c, taps) inside the dense K2 x C2 x TRS tile.
     job = "l1_weights"
@@ -343,10 +337,8 @@ def sequencer_program():
     a.alias(f"{job}.s0", "l2.w_c")
     a.alias(f"{job}.s1", "TRS")
     a.alias(f"{job}.s2", "one")
-    a.mul("tmp", "l1.rel_K", "l2.w_c")
-    a.mul("tmp2", "l1.rel_C", "TRS")
-    a.add("tmp", "tmp", "tmp2")
-    a.add(f"{job}.l2_addr", "tmp", "l2_weights")
+    _affine(a, f"{job}.l2_addr", [("l1.rel_K", "l2.w_c"), ("l1.rel_C", "TRS")],
+            ["l2_weights"])
 
     # PE blocks of the L1 tile, and the partial sums' PE-bank entries.
     a.cdiv("l1.kb", "l1.len_K", "Kp")
@@ -367,13 +359,8 @@ def sequencer_program():
     a.alias(f"{job}.e0", "l1.e_kb")
     a.alias(f"{job}.e1", "l1.e_f")
     a.alias(f"{job}.e2", "l1.e_hb")
-    a.mul("tmp", "l1.rel_K", "l2.ps_fhw")
-    a.mul("tmp2", "l1.rel_F", "l2.ps_hw")
-    a.add("tmp", "tmp", "tmp2")
-    a.mul("tmp2", "l1.rel_H", "l2.len_W")
-    a.add("tmp", "tmp", "tmp2")
-    a.add("tmp", "tmp", "l1.rel_W")
-    a.add(f"{job}.l2_addr", "tmp", "l2_psums")
+    _affine(a, f"{job}.l2_addr", [("l1.rel_K", "l2.ps_fhw"), ("l1.rel_F", "l2.ps_hw"),
+                                  ("l1.rel_H", "l2.len_W")], ["l1.rel_W", "l2_psums"])
 
     a.skipnot("l1.fill_inputs")
     a.run("l1_read_inputs")

@@ -20,15 +20,15 @@ reads the counters. Two runs per mapping:
     :mod:`dnnhw.sim.memory`: each cycle the memory holds the array back adds at most one).
 
 ``study`` (a second test) runs C3D conv1 to conv5b scaled down
-(:func:`dnnhw.bench.morph_array.scaled_c3d`), each layer under the optimizer's
+(:func:`dnnhw.sim.morph_study.scaled_c3d`), each layer under the optimizer's
 energy-best mapping for this build and under the best single mapping for all layers, with
 the fixed-latency memory and the same checks, and records each run's energy from its
-counters (:func:`dnnhw.bench.morph_array.energy_pj`): Morph's claim measured on the RTL.
+counters (:func:`dnnhw.sim.morph_study.energy_pj`): Morph's claim measured on the RTL.
 
 Config: ``layers`` (a list of ``{"name", "layer": Layer keyword arguments, "mappings":
 [Mapping dicts or "energy" / "cycles" (the optimizer's pick)]}``), ``latency``,
 ``random`` (memory knobs, or ``None`` to skip the random runs), ``study`` (the
-:func:`~dnnhw.bench.morph_array.scaled_c3d` arguments, or ``None`` to skip it),
+:func:`~dnnhw.sim.morph_study.scaled_c3d` arguments, or ``None`` to skip it),
 ``max_l2`` (the optimizer's expansions), ``timeout_cycles``. Records ``layers``: per run the layer, the
 mapping, the measured counters, the model's, and the stall bound.
 """
@@ -46,6 +46,7 @@ from dnnhw.golden.morph_walk import _reference_conv
 from .memory import MemoryModel, port_widths, serve_cocotb
 from .morph_loader import (array_hardware, config_writes, configure, counters_by_name,
                            layout, resolve_mapping, shape_of)
+from .morph_study import energy_pj, scaled_c3d, study_mappings
 from .tb import load_config, load_sidecar, record, reset, start
 
 
@@ -180,7 +181,6 @@ def _operands(rng, layer, width):
 async def study(dut):
     """Scaled C3D, each layer under the optimizer's mapping for this build (Morph) and
     under the one best fixed mapping, fixed-latency memory; records ``study``."""
-    from dnnhw.bench.morph_array import energy_pj, scaled_c3d, study_mappings
     sidecar, cfg, array, clk = await _setup(dut)
     if cfg["study"] is None:
         return
