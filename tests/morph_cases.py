@@ -6,6 +6,8 @@
     random loop orders, tile sizes (often ragged) and parallelism, on a hardware with
     small banks partitioned so that the mapping is legal (:func:`morph.check` is the
     judge; a case it rejects is drawn again).
+:func:`random_array_case`
+    The same, restricted to what the PE array accepts (padding below the kernel).
 :func:`hand_cases`
     ``[(name, layer, mapping, hardware), ...]``: fixed edge cases (one tile; all tiles of
     one; ragged; strided; tiles entirely in the padding; C spilled; N = 2).
@@ -122,6 +124,15 @@ def random_case(rng, max_macs=MAX_MACS):
                           l2_tile=l2, l1_tile=l1, parallel=parallel,
                           l2_banks=banks["l2"], l1_banks=banks["l1"])
         if not check(layer, mapping, hardware):
+            return layer, mapping, hardware
+
+
+def random_array_case(rng, max_macs=MAX_MACS):
+    """:func:`random_case` that the PE array accepts too: padding below the kernel on every
+    axis (``docs/morph-array.md``, *Restriction*)."""
+    while True:
+        layer, mapping, hardware = random_case(rng, max_macs)
+        if all(p < k for p, k in zip(layer.padding, (layer.T, layer.R, layer.S))):
             return layer, mapping, hardware
 
 

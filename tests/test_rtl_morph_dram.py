@@ -440,12 +440,8 @@ def _machine_jobs(latency):
             captured.append((run, dict(job), before["dram"], before["l2"],
                              list(machine.dram), list(machine.l2)))
 
-    machine = Machine(sequencer_program(), kp=shape.kp, hp=shape.hp, wp=shape.wp,
-                      l2_words=shape.l2_banks * shape.l2_bank_words,
-                      l1_input_words=shape.l1_input_words,
-                      l1_weight_words=shape.l1_weight_words,
-                      l1_psum_entries=shape.l1_psum_entries, value_width=32,
-                      memory_latency=latency, on_job=hook)
+    machine = Machine.for_shape(sequencer_program(), shape, value_width=32,
+                                memory_latency=latency, on_job=hook)
     machine.run(config, dram)
     return captured
 

@@ -490,12 +490,7 @@ def _replayed_jobs(every=False):
         elif before:
             kept.append((run, dict(job), before.pop("image"), _image(machine)))
 
-    machine = Machine(sequencer_program(), kp=shape.kp, hp=shape.hp, wp=shape.wp,
-                      l2_words=shape.l2_banks * shape.l2_bank_words,
-                      l1_input_words=shape.l1_input_words,
-                      l1_weight_words=shape.l1_weight_words,
-                      l1_psum_entries=shape.l1_psum_entries,
-                      value_width=shape.value_width, on_job=on_job)
+    machine = Machine.for_shape(sequencer_program(), shape, on_job=on_job)
     machine.run(config, dram)
     return kept, config
 

@@ -35,12 +35,8 @@ def machine_jobs(layer, mapping, shape, mul_cycles, value_width=32):
         else:
             jobs.append((run, job, machine.counters["cycles"] - started["cycles"]))
 
-    machine = Machine(PROGRAM, kp=shape.kp, hp=shape.hp, wp=shape.wp,
-                      l2_words=shape.l2_banks * shape.l2_bank_words,
-                      l1_input_words=shape.l1_input_words,
-                      l1_weight_words=shape.l1_weight_words,
-                      l1_psum_entries=shape.l1_psum_entries, memory_latency=5,
-                      value_width=value_width, mul_cycles=mul_cycles, on_job=on_job)
+    machine = Machine.for_shape(PROGRAM, shape, memory_latency=5, value_width=value_width,
+                                mul_cycles=mul_cycles, on_job=on_job)
     total = machine.run(config, dram)["cycles"]
     return config, jobs, total
 

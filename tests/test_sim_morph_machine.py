@@ -15,7 +15,7 @@ from dnnhw.rtl.morph_program import sequencer_program
 from dnnhw.sim.morph_loader import ArrayShape, array_hardware, check, configure, layout
 from dnnhw.sim.morph_machine import Machine
 
-from morph_cases import hand_cases, random_case
+from morph_cases import hand_cases, random_array_case
 
 PROGRAM = sequencer_program()
 
@@ -31,12 +31,7 @@ def run_layer(layer, mapping, shape, *, latency=7, seed=0):
     dram = [0] * place["words"]
     dram[place["x_base"]:place["w_base"]] = x.ravel().tolist()
     dram[place["w_base"]:place["y_base"]] = w.ravel().tolist()
-    machine = Machine(PROGRAM, kp=shape.kp, hp=shape.hp, wp=shape.wp,
-                      l2_words=shape.l2_banks * shape.l2_bank_words,
-                      l1_input_words=shape.l1_input_words,
-                      l1_weight_words=shape.l1_weight_words,
-                      l1_psum_entries=shape.l1_psum_entries, value_width=shape.value_width,
-                      memory_latency=latency, mul_cycles=shape.mul_cycles)
+    machine = Machine.for_shape(PROGRAM, shape, memory_latency=latency)
     counters = machine.run(config, dram)
     y = np.array(dram[place["y_base"]:]).reshape(layer.N, layer.K, layer.Fo, layer.Ho,
                                                  layer.Wo)
@@ -83,9 +78,7 @@ def test_random_cases(chunk):
     rng = np.random.default_rng(500 + chunk)
     done = 0
     while done < 12:
-        layer, mapping, hardware = random_case(rng, max_macs=3000)
-        if any(p >= k for p, k in zip(layer.padding, (layer.T, layer.R, layer.S))):
-            continue
+        layer, mapping, hardware = random_array_case(rng, max_macs=3000)
         shape = shape_for(layer, mapping, hardware.l2_banks, hardware.l2_bank_words, rng)
         latency = int(rng.integers(1, 30))
         assert_matches_model(*run_layer(layer, mapping, shape, latency=latency,

@@ -100,6 +100,19 @@ class Machine:
         self.mul_cycles = mul_cycles
         self.on_job = on_job
 
+    @classmethod
+    def for_shape(cls, program, shape, **overrides):
+        """The machine of a build (a :class:`~dnnhw.sim.morph_loader.ArrayShape`); keyword
+        arguments (``memory_latency``, ``on_job``, ...) override or add to its values."""
+        values = dict(kp=shape.kp, hp=shape.hp, wp=shape.wp,
+                      l2_words=shape.l2_banks * shape.l2_bank_words,
+                      l1_input_words=shape.l1_input_words,
+                      l1_weight_words=shape.l1_weight_words,
+                      l1_psum_entries=shape.l1_psum_entries, value_width=shape.value_width,
+                      mul_cycles=shape.mul_cycles)
+        values.update(overrides)
+        return cls(program, **values)
+
     # ---- values ---------------------------------------------------------------------
     def _wrap(self, value):
         value &= (1 << self.value_width) - 1
