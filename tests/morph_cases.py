@@ -8,12 +8,19 @@
     judge; a case it rejects is drawn again).
 :func:`random_array_case`
     The same, restricted to what the PE array accepts (padding below the kernel).
+:func:`dram_image`
+    Random int8 operands of a layer and the memory image the array and its machine read
+    (:func:`dnnhw.sim.morph_loader.layout`).
+:data:`TINY`
+    The smallest layer and mapping that spills and refills partial sums at both levels.
 :func:`hand_cases`
     ``[(name, layer, mapping, hardware), ...]``: fixed edge cases (one tile; all tiles of
     one; ragged; strided; tiles entirely in the padding; C spilled; N = 2).
 """
 
 import math
+
+import numpy as np
 
 from dnnhw.golden.morph import DIMS, Hardware, Layer, Mapping, check
 
@@ -179,3 +186,23 @@ def hand_cases():
         assert not problems, (name, problems)
         out.append((name, layer, mapping, ROOMY))
     return out
+
+
+def dram_image(layer, seed):
+    """``(x, w, dram)``: random int8 inputs and weights of ``layer`` and the memory words
+    holding them at :func:`~dnnhw.sim.morph_loader.layout`'s addresses (outputs zero)."""
+    from dnnhw.sim.morph_loader import layout
+    place = layout(layer)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(layer.N, layer.C, layer.F, layer.H, layer.W))
+    w = rng.integers(-128, 128, size=(layer.K, layer.C, layer.T, layer.R, layer.S))
+    dram = [0] * place["words"]
+    dram[place["x_base"]:place["w_base"]] = x.ravel().tolist()
+    dram[place["w_base"]:place["y_base"]] = w.ravel().tolist()
+    return x, w, dram
+
+
+#: Two L2 steps (K), two L1 steps each (C, then a refill of the partial sums).
+TINY = (Layer(C=2, F=1, H=2, W=2, K=2, T=1, R=2, S=2, padding=(0, 1, 1)),
+        Mapping("KCFHW", "CKFHW", (1, 2, 1, 3, 3), (1, 1, 1, 2, 3), (1, 2, 2), (1, 1, 1),
+                (1, 1, 1)))

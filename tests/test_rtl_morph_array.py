@@ -17,6 +17,8 @@ from dnnhw.sim.memory import MemoryModel, attach_amaranth
 from dnnhw.sim.morph_loader import (array_hardware, config_writes, configure,
                                     counters_by_name, layout, shape_of)
 
+from morph_cases import TINY
+
 
 def small_array(**changes):
     params = dict(kp=2, hp=2, wp=2, width=8, max_channels=8, l2_banks=3,
@@ -84,9 +86,7 @@ def run_array(array, layer, mapping, *, latency=4, seed=0, memory_kwargs=None,
 
 
 CASES = [
-    ("tiny", Layer(C=2, F=1, H=2, W=2, K=2, T=1, R=2, S=2, padding=(0, 1, 1)),
-     Mapping("KCFHW", "CKFHW", (1, 2, 1, 3, 3), (1, 1, 1, 2, 3), (1, 2, 2), (1, 1, 1),
-             (1, 1, 1))),
+    ("tiny", *TINY),
     ("3x3x3-ragged", Layer(C=3, F=3, H=4, W=4, K=3, padding=1),
      Mapping("CKFHW", "KCFHW", (2, 2, 2, 3, 4), (2, 1, 1, 2, 3), (2, 2, 2), (1, 1, 1),
              (1, 1, 1))),

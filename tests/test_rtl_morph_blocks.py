@@ -16,8 +16,10 @@ from dnnhw.golden import morph
 from dnnhw.golden.morph import Layer, Mapping
 from dnnhw.rtl.morph_blocks import JOB, LAYER, RUN_BLOCK, SIGNED, BlocksEngine
 from dnnhw.rtl.morph_program import JOB_OVERHEAD, JOBS, sequencer_program
-from dnnhw.sim.morph_loader import ArrayShape, configure, layout
+from dnnhw.sim.morph_loader import ArrayShape, configure
 from dnnhw.sim.morph_machine import Machine
+
+from morph_cases import dram_image
 
 PROGRAM = sequencer_program()
 COUNTS = ("macs", "input_reads", "weight_reads", "psum_reads", "psum_writes")
@@ -174,13 +176,7 @@ def machine_jobs(layer, mapping, shape, *, seed=0):
     """Run the layer on the machine; every ``blocks`` job with the L1 state before and
     after it and the counters it added: ``(Job, after banks, counter deltas)``."""
     config = configure(layer, mapping, shape)
-    place = layout(layer)
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(layer.N, layer.C, layer.F, layer.H, layer.W))
-    w = rng.integers(-128, 128, size=(layer.K, layer.C, layer.T, layer.R, layer.S))
-    dram = [0] * place["words"]
-    dram[place["x_base"]:place["w_base"]] = x.ravel().tolist()
-    dram[place["w_base"]:place["y_base"]] = w.ravel().tolist()
+    _, _, dram = dram_image(layer, seed)
     found = []
 
     def on_job(run, job, machine, when):
@@ -290,6 +286,7 @@ def test_random_layers(seed):
     while done < 3:
         layer, mapping, hardware = random_array_case(rng, max_macs=1500)
         built = tuple(p + int(rng.integers(0, 2)) for p in mapping.parallel)
+        # replay asserts each blocks job's banks, counts and cycles against the machine.
         replay(layer, mapping, built, seed=seed,
                l2=(hardware.l2_banks, hardware.l2_bank_words))
         done += 1

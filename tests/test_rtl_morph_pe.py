@@ -125,7 +125,9 @@ def _simulate(dut, cycles):
     return seen
 
 
-def _check(dut, cycles, results):
+def check_sums(dut, cycles, results):
+    """Assert that ``acc_valid`` pulses exactly at each accumulation's last MAC plus the
+    latency, with the expected sums."""
     seen = _simulate(dut, cycles)
     expected = [(last + dut.latency, sums) for last, sums in results]
     assert [n for n, _ in seen] == [n for n, _ in expected]
@@ -152,7 +154,7 @@ def test_random_accumulations(kp, hp, wp, width, acc_width, seed):
     dut = PeArray(kp=kp, hp=hp, wp=wp, width=width, acc_width=acc_width)
     rng = random.Random(f"{kp} {hp} {wp} {width} {acc_width} {seed}")
     cycles, results = _random_run(dut, rng, accumulations=40)
-    _check(dut, cycles, results)
+    check_sums(dut, cycles, results)
 
 
 @pytest.mark.parametrize("width", [8, 16])
@@ -168,7 +170,7 @@ def test_one_mac_accumulations_back_to_back(width):
         cycles.append(mac)
         start = mac["acc_in"] if mac["load"] else [0] * dut.pes
         results.append((len(cycles) - 1, _expected_sums(dut, [mac], start)))
-    _check(dut, cycles, results)
+    check_sums(dut, cycles, results)
 
 
 @pytest.mark.parametrize("width", [8, 16])
@@ -193,7 +195,7 @@ def test_most_negative_operands_wrap(width):
     # 30 * 2**(2*width-2) is 7 * 2**(2*width) + 2**(2*width-1): the most negative sum,
     # and that from the most negative start wraps to zero.
     assert results[0][1] == [acc_lo] * dut.pes and results[1][1] == [0] * dut.pes
-    _check(dut, cycles, results)
+    check_sums(dut, cycles, results)
 
 
 def test_padding_ignores_the_inputs():
@@ -205,7 +207,7 @@ def test_padding_ignores_the_inputs():
             for n in range(10)]
     start = macs[0]["acc_in"] if macs[0]["load"] else [0] * dut.pes
     assert _expected_sums(dut, macs, start) == start
-    _check(dut, macs, [(9, start)])
+    check_sums(dut, macs, [(9, start)])
 
 
 def test_latency_is_fixed():

@@ -17,6 +17,8 @@ from dnnhw.rtl.morph_sequencer import LAYER, MorphSequencer
 from dnnhw.sim.morph_loader import ArrayShape, configure, layout
 from dnnhw.sim.morph_machine import Machine
 
+from morph_cases import TINY
+
 PROGRAM = sequencer_program()
 
 
@@ -133,10 +135,7 @@ def assert_same_as_machine(seen, cycles, jobs, total):
 
 
 CASES = [
-    # Two L2 steps (K), two L1 steps each (C, then a refill of the partial sums).
-    ("tiny", Layer(C=2, F=1, H=2, W=2, K=2, T=1, R=2, S=2, padding=(0, 1, 1)),
-     Mapping("KCFHW", "CKFHW", (1, 2, 1, 3, 3), (1, 1, 1, 2, 3), (1, 2, 2), (1, 1, 1),
-             (1, 1, 1))),
+    ("tiny", *TINY),
     ("ragged", Layer(C=3, F=4, H=5, W=5, K=3, padding=1),
      Mapping("KCFHW", "CKFHW", (3, 2, 2, 5, 3), (2, 1, 1, 3, 2), (2, 2, 2), (1, 1, 1),
              (1, 1, 1))),
@@ -145,7 +144,7 @@ CASES = [
      Mapping("HWKCF", "WFHKC", (2, 2, 2, 3, 4), (1, 1, 1, 2, 3), (1, 2, 2), (1, 1, 1),
              (1, 1, 1))),
 ]
-TINY = CASES[0][1:]
+
 SHAPE = ArrayShape(l2_banks=3, l2_bank_words=1024)
 
 

@@ -15,7 +15,7 @@ from dnnhw.rtl.morph_program import sequencer_program
 from dnnhw.sim.morph_loader import ArrayShape, array_hardware, check, configure, layout
 from dnnhw.sim.morph_machine import Machine
 
-from morph_cases import hand_cases, random_array_case
+from morph_cases import dram_image, hand_cases, random_array_case
 
 PROGRAM = sequencer_program()
 
@@ -25,12 +25,7 @@ def run_layer(layer, mapping, shape, *, latency=7, seed=0):
     machine counters, model counts)."""
     config = configure(layer, mapping, shape)
     place = layout(layer)
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(layer.N, layer.C, layer.F, layer.H, layer.W))
-    w = rng.integers(-128, 128, size=(layer.K, layer.C, layer.T, layer.R, layer.S))
-    dram = [0] * place["words"]
-    dram[place["x_base"]:place["w_base"]] = x.ravel().tolist()
-    dram[place["w_base"]:place["y_base"]] = w.ravel().tolist()
+    x, w, dram = dram_image(layer, seed)
     machine = Machine.for_shape(PROGRAM, shape, memory_latency=latency)
     counters = machine.run(config, dram)
     y = np.array(dram[place["y_base"]:]).reshape(layer.N, layer.K, layer.Fo, layer.Ho,
