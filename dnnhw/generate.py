@@ -20,6 +20,7 @@ positions. Its keys:
     What the component guarantees, as documented on it.
 """
 
+import itertools
 import json
 from pathlib import Path
 
@@ -62,16 +63,23 @@ def describe(component, *, core, module, params):
             sig = sig.flip()
         if not isinstance(sig, stream.Signature):
             continue
-        payload = getattr(component, member_name).payload
-        layout = payload.shape() if isinstance(payload, data.View) else None
-        streams[member_name] = {
-            "role": "sink" if member.flow == wiring.In else "source",
-            "valid": f"{member_name}__valid",
-            "ready": f"{member_name}__ready",
-            "payload": f"{member_name}__payload",
-            "width": len(Value.cast(payload)),
-            "fields": _layout_fields(layout) if layout is not None else {},
-        }
+        # An array of streams (``In(stream.Signature(...)).array(n)``) is one entry per
+        # element, named as its flattened ports are: ``inputs__0``, ``inputs__1``, ...
+        for index in itertools.product(*(range(n) for n in member.dimensions)):
+            value = getattr(component, member_name)
+            for i in index:
+                value = value[i]
+            name = "__".join([member_name, *map(str, index)])
+            payload = value.payload
+            layout = payload.shape() if isinstance(payload, data.View) else None
+            streams[name] = {
+                "role": "sink" if member.flow == wiring.In else "source",
+                "valid": f"{name}__valid",
+                "ready": f"{name}__ready",
+                "payload": f"{name}__payload",
+                "width": len(Value.cast(payload)),
+                "fields": _layout_fields(layout) if layout is not None else {},
+            }
     ports += [{"name": "clk", "direction": "in", "width": 1},
               {"name": "rst", "direction": "in", "width": 1}]
     return {

@@ -214,3 +214,28 @@ def test_waves_verilator(fifo_design, build_root):
     assert Path(res["waves"]).stat().st_size > 0
     stamp = Path(res["build_dir"]) / ".dnnhw-build.json"
     assert json.loads(stamp.read_text())["waves"] is True
+
+
+class _StreamArray(wiring.Component):
+    """Two sparse inputs as an array of streams, one plain output: the sidecar's names."""
+
+    def __init__(self):
+        layout = data.StructLayout({"index": 5, "last": 1})
+        super().__init__({"inputs": In(stream.Signature(layout)).array(2),
+                          "o": Out(stream.Signature(unsigned(4)))})
+
+    def elaborate(self, platform):
+        return Module()
+
+
+def test_sidecar_names_each_stream_of_an_array_as_its_ports():
+    component = _StreamArray()
+    sidecar = describe(component, core="test-array", module="t", params={})
+    assert list(sidecar["streams"]) == ["inputs__0", "inputs__1", "o"]
+    entry = sidecar["streams"]["inputs__1"]
+    assert entry["role"] == "sink" and entry["valid"] == "inputs__1__valid"
+    assert entry["fields"] == {"index": {"offset": 0, "width": 5},
+                               "last": {"offset": 5, "width": 1}}
+    port_names = {p["name"] for p in sidecar["ports"]}
+    for s in sidecar["streams"].values():
+        assert {s["valid"], s["ready"], s["payload"]} <= port_names
