@@ -9,6 +9,8 @@ GRAD_WIDTHS = range(8, 17)
 STATE_WIDTHS = range(12, 33)
 #: Elements a build holds: a power of two.
 CAPACITY_BITS = range(4, 21)
+#: Bits of the momentum and learning-rate registers (unsigned).
+REGISTER_BITS = 16
 #: Fraction bits of the momentum register: m = momentum / 2 ** MOMENTUM_FRAC.
 MOMENTUM_FRAC = 16
 #: The largest clipping shift: a clipped gradient element is g >> s, s in 0..MAX_CLIP_SHIFT.
