@@ -39,13 +39,13 @@ class Param:
     -------
     name : str
         Keyword argument of the component's constructor.
-    default : int or str
+    default : int, bool or str
     choices : tuple
         Every legal value; for integers, a ``range`` is accepted.
     doc : str
     """
     name: str
-    default: int | str
+    default: int | bool | str
     choices: tuple | range
     doc: str = ""
 
@@ -57,7 +57,14 @@ class Param:
     def parse(self, text):
         """Convert a command-line string (or a value) to a legal value, or raise."""
         value = text
-        if isinstance(self.default, int) and isinstance(text, str):
+        if isinstance(self.default, bool):
+            spelled = {"true": True, "1": True, "false": False, "0": False}
+            if isinstance(text, str) and text.lower() in spelled:
+                value = spelled[text.lower()]
+            elif not isinstance(text, bool):
+                raise ParameterError(
+                    f"parameter '{self.name}' must be true or false, got {text!r}")
+        elif isinstance(self.default, int) and isinstance(text, str):
             try:
                 value = int(text, 0)
             except ValueError:
@@ -297,6 +304,7 @@ _MORPH_PARAMS = (
           "entries of each PE's partial-sum bank"),
     Param("addr_width", 16, range(8, 31), "memory word address bits"),
     Param("multiplier", "dsp", ("dsp", "serial"), "the sequencer's multiplier"),
+    Param("l2_spram", False, (False, True), "L2 banks single-port, in the UP5K's SPRAM"),
 )
 
 # The quick tier simulates the default build on the layers of the testbench; the full tier

@@ -155,3 +155,13 @@ def test_synth_that_does_not_fit_exits_1_without_a_traceback(monkeypatch, tmp_pa
     err = capsys.readouterr().err
     assert "does not fit ice40-up5k" in err and "ICESTORM_LC 7174 of 5280" in err
     assert "Traceback" not in err
+
+
+def test_a_bool_parameter_takes_true_false_1_0_and_nothing_else():
+    from dnnhw.catalog import Param, ParameterError
+    flag = Param("l2_spram", False, (False, True))
+    assert [flag.parse(t) for t in ("true", "False", "1", "0", True)] == [
+        True, False, True, False, True]
+    for bad in ("yes", 1, None):
+        with pytest.raises(ParameterError, match="parameter 'l2_spram' must be true or false"):
+            flag.parse(bad)

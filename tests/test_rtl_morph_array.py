@@ -93,9 +93,13 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("l2_spram", [False, True], ids=["dual-port-l2", "single-port-l2"])
 @pytest.mark.parametrize("name, layer, mapping", CASES, ids=[c[0] for c in CASES])
-def test_layer_matches_convolution_and_model(name, layer, mapping):
-    y, expected, counters, model, status, memory = run_array(small_array(), layer, mapping)
+def test_layer_matches_convolution_and_model(name, layer, mapping, l2_spram):
+    # A single-port L2 bank reads the write address whenever it writes, so a read that met
+    # a write in its cycle would come back wrong: the outputs prove they never meet.
+    y, expected, counters, model, status, memory = run_array(
+        small_array(l2_spram=l2_spram), layer, mapping)
     assert status["done"] and not status["error"], status["error_code"]
     assert np.array_equal(y, expected)
     for level in ("dram", "l2", "l1"):

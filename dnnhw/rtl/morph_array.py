@@ -16,16 +16,16 @@ import math
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int
+from ._checks import check_bool, check_int
 from .morph_blocks import BlocksEngine
 from .morph_dram import DramEngine
 from .morph_l2l1 import L2L1Engine
 from .morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_START, COUNTERS, DIMS,
                             JOBS, RUNS, sequencer_program)
 from .morph_sequencer import MULTIPLIERS, MorphSequencer
+from .ram import BlockRam
 
 
 __all__ = ["MorphArray", "ERRORS"]
@@ -63,6 +63,10 @@ class MorphArray(wiring.Component):
         Bits of a memory word address.
     multiplier : str
         The sequencer's multiplier, ``"dsp"`` or ``"serial"``.
+    l2_spram : bool
+        Build the L2 banks as single-port memories marked for the UP5K's SPRAM (four of
+        16 Ki words of 16 bits: a bank of 16 Ki words of ``acc_width`` bits takes
+        ``ceil(acc_width / 16)`` of them).
 
     Members
     -------
@@ -89,7 +93,7 @@ class MorphArray(wiring.Component):
     def __init__(self, *, kp=2, hp=2, wp=2, width=16, max_channels=512, max_kernel=3,
                  acc_width=None, l2_banks=4, l2_bank_words=8192, l1_input_words=1024,
                  l1_weight_words=1024, l1_psum_entries=256, addr_width=24,
-                 multiplier="dsp"):
+                 multiplier="dsp", l2_spram=False):
         self._kp = check_int("kp", kp, 1, 16)
         self._hp = check_int("hp", hp, 1, 16)
         self._wp = check_int("wp", wp, 1, 16)
@@ -119,6 +123,8 @@ class MorphArray(wiring.Component):
             raise ValueError(f"multiplier must be one of {', '.join(MULTIPLIERS)}, "
                              f"got {multiplier!r}")
         self._multiplier = multiplier
+        check_bool("l2_spram", l2_spram)
+        self._l2_spram = l2_spram
         self._program = sequencer_program()
         super().__init__({
             "config": In(stream.Signature(data.StructLayout({
@@ -147,6 +153,7 @@ class MorphArray(wiring.Component):
     l1_weight_words = property(lambda self: self._l1_weight_words)
     l1_psum_entries = property(lambda self: self._l1_psum_entries)
     addr_width = property(lambda self: self._addr_width)
+    l2_spram = property(lambda self: self._l2_spram)
     program = property(lambda self: self._program)
 
     @property
@@ -301,15 +308,18 @@ class MorphArray(wiring.Component):
             m.d.sync += read_bank.eq(l2_raddr >> bank_bits)
         l2_data = []
         for b in range(self._l2_banks):
-            mem = Memory(shape=word, depth=self._l2_bank_words, init=[])
-            m.submodules[f"l2_bank{b}"] = mem
-            rd = mem.read_port(transparent_for=())
-            wr = mem.write_port()
-            m.d.comb += [rd.addr.eq(l2_raddr[:bank_bits]),
-                         rd.en.eq(l2_re & ((l2_raddr >> bank_bits) == b)),
-                         wr.addr.eq(l2_waddr[:bank_bits]), wr.data.eq(l2_wdata),
-                         wr.en.eq(l2_we & ((l2_waddr >> bank_bits) == b))]
-            l2_data.append(rd.data)
+            # One engine at a time, and each job only reads or only writes the L2: a bank
+            # never sees a read and a write in one cycle, so a single port will do (the
+            # UP5K's SPRAM), and no read meets a write to its word.
+            bank = BlockRam(shape=word, depth=self._l2_bank_words,
+                            single_port=self._l2_spram, huge=self._l2_spram)
+            m.submodules[f"l2_bank{b}"] = bank
+            m.d.comb += [bank.read_addr.eq(l2_raddr[:bank_bits]),
+                         bank.read_en.eq(l2_re & ((l2_raddr >> bank_bits) == b)),
+                         bank.write_addr.eq(l2_waddr[:bank_bits]),
+                         bank.write_data.eq(l2_wdata),
+                         bank.write_en.eq(l2_we & ((l2_waddr >> bank_bits) == b))]
+            l2_data.append(bank.read_data)
         m.d.comb += [dram.l2_rdata.eq(Array(l2_data)[read_bank]),
                      l2l1.l2_rdata.eq(Array(l2_data)[read_bank])]
 
@@ -323,12 +333,13 @@ class MorphArray(wiring.Component):
                  (l2l1.w_waddr, l2l1.w_wdata, l2l1.w_we),
                  (blocks.w_raddr, blocks.w_re, blocks.w_rdata))):
             for c in range(copies):
-                mem = Memory(shape=signed(self._width), depth=depth, init=[])
-                m.submodules[f"l1_{name}{c}"] = mem
-                wr, rd = mem.write_port(), mem.read_port(transparent_for=())
-                m.d.comb += [wr.addr.eq(write[0]), wr.data.eq(write[1]), wr.en.eq(write[2]),
-                             rd.addr.eq(read[0][c]), rd.en.eq(read[1][c]),
-                             read[2][c].eq(rd.data)]
+                # Written by the L2-L1 engine, read by the blocks engine: never at once.
+                copy = BlockRam(shape=signed(self._width), depth=depth)
+                m.submodules[f"l1_{name}{c}"] = copy
+                m.d.comb += [copy.write_addr.eq(write[0]), copy.write_data.eq(write[1]),
+                             copy.write_en.eq(write[2]),
+                             copy.read_addr.eq(read[0][c]), copy.read_en.eq(read[1][c]),
+                             read[2][c].eq(copy.read_data)]
         bank_read = Signal(range(pes))
         with m.If(l2l1.bank_re):
             m.d.sync += bank_read.eq(l2l1.bank)
@@ -336,19 +347,24 @@ class MorphArray(wiring.Component):
         blocks_active = Signal()
         m.d.comb += blocks_active.eq(blocks.busy | blocks.start)
         for pe in range(pes):
-            mem = Memory(shape=word, depth=self._l1_psum_entries, init=[])
-            m.submodules[f"l1_psums{pe}"] = mem
-            wr, rd = mem.write_port(), mem.read_port(transparent_for=())
+            # The blocks engine reads a block's entry at its first cycle and writes it back
+            # after its last, and every block of a job has its own entry; the L2-L1 engine
+            # only reads or only writes: no read meets a write to its word.
+            bank = BlockRam(shape=word, depth=self._l1_psum_entries)
+            m.submodules[f"l1_psums{pe}"] = bank
             with m.If(blocks_active):
-                m.d.comb += [wr.addr.eq(blocks.bank_waddr), wr.data.eq(blocks.bank_wdata[pe]),
-                             wr.en.eq(blocks.bank_we[pe]),
-                             rd.addr.eq(blocks.bank_raddr), rd.en.eq(blocks.bank_re)]
+                m.d.comb += [bank.write_addr.eq(blocks.bank_waddr),
+                             bank.write_data.eq(blocks.bank_wdata[pe]),
+                             bank.write_en.eq(blocks.bank_we[pe]),
+                             bank.read_addr.eq(blocks.bank_raddr),
+                             bank.read_en.eq(blocks.bank_re)]
             with m.Else():
-                m.d.comb += [wr.addr.eq(l2l1.entry), wr.data.eq(l2l1.bank_wdata),
-                             wr.en.eq(l2l1.bank_we & (l2l1.bank == pe)),
-                             rd.addr.eq(l2l1.entry), rd.en.eq(l2l1.bank_re & (l2l1.bank == pe))]
-            m.d.comb += blocks.bank_rdata[pe].eq(rd.data)
-            bank_data.append(rd.data)
+                m.d.comb += [bank.write_addr.eq(l2l1.entry), bank.write_data.eq(l2l1.bank_wdata),
+                             bank.write_en.eq(l2l1.bank_we & (l2l1.bank == pe)),
+                             bank.read_addr.eq(l2l1.entry),
+                             bank.read_en.eq(l2l1.bank_re & (l2l1.bank == pe))]
+            m.d.comb += blocks.bank_rdata[pe].eq(bank.read_data)
+            bank_data.append(bank.read_data)
         m.d.comb += l2l1.bank_rdata.eq(Array(bank_data)[bank_read])
 
         # ---- counters -----------------------------------------------------------------
