@@ -15,10 +15,14 @@ Convolution layer shapes (``dnnhw bench conv``, ``dnnhw bench morph``)
     and :func:`alexnet_activations`, ReLU-like tensors of one layer at its density, in the
     shape every command uses (``ALEXNET_SHAPE``), so that ``dnnhw ratios``, ``dnnhw bench
     ratios`` and the report print the same figures.
+Handwritten digits (``dnnhw bench dgc``)
+    :func:`digits`: scikit-learn's 8 x 8 digits (shipped inside its wheel), a fixed
+    train / test split.
 """
 
 import dataclasses
 import math
+import typing
 import zlib
 from dataclasses import dataclass
 
@@ -33,7 +37,7 @@ __all__ = [
     "WIDTH", "IMAGES", "DEFAULT_IMAGES", "HIDDEN", "ConvLayer", "StackSpec", "load_image",
     "prepare_image", "add_noise", "to_fixed", "image_input", "first_layer_bank",
     "stack_weights", "calibrate", "build_stack", "requantize", "run_stack", "crop_layers",
-    "Layer", "network_layers", "quick_layers", "c3d_layers",
+    "Layer", "network_layers", "quick_layers", "c3d_layers", "Digits", "digits",
 ]
 
 #: Bits of the stack's activations and weights (the paper's 16-bit fixed point).
@@ -499,3 +503,35 @@ def quick_layers():
     wanted = {"alexnet-conv5", "resnet18-layer1", "resnet18-layer4"}
     layers = [layer for layer in network_layers() if layer.key in wanted]
     return layers + [layer for layer in c3d_layers(28) if layer.name == "conv1"]
+
+
+# -- handwritten digits ----------------------------------------------------------------------
+
+class Digits(typing.NamedTuple):
+    """:func:`digits`: ``x_train`` / ``x_test`` float32 ``(N, 8, 8)`` images in [0, 1],
+    ``y_train`` / ``y_test`` int64 labels 0..9."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def digits(test_every=5):
+    """scikit-learn's handwritten digits (1,797 images of 8 x 8 pixels, 16 grey levels,
+    shipped inside the scikit-learn wheel: nothing is downloaded), pixels scaled by 1 / 16
+    to [0, 1].
+
+    The split is fixed and uses no random numbers: within each class, in the dataset's
+    order, every ``test_every``-th image (the 1st, the 6th, ... for 5) is a test image, the
+    rest train (for 5: 1,433 train and 364 test images, every class in both in proportion).
+    """
+    from sklearn.datasets import load_digits
+    test_every = check_int("test_every", test_every, 2, 100)
+    bunch = load_digits()
+    images = (bunch.images / 16.0).astype(np.float32)
+    labels = bunch.target.astype(np.int64)
+    test = np.zeros(labels.size, dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        test[members[::test_every]] = True
+    return Digits(images[~test], labels[~test], images[test], labels[test])

@@ -390,9 +390,9 @@ def test_plan_command():
         (1, 0, 3, 3)
     assert (cmd.clip, cmd.clip_limit, cmd.momentum) == (1, 123, 0)
     assert plan_command(5, momentum=0.99999999, keep=0.5, rng=rng).momentum == 65535
-    # the product's float noise does not round k up: 3000 * 0.001 = 3.0000000000000004
-    cmd = plan_command(3000, momentum=0.5, keep=0.001, sample_ratio=1, rng=rng)
-    assert cmd.target == cmd.sample_target == 3
+    # the product's float noise does not round k up: 100 * 0.07 = 7.000000000000001
+    cmd = plan_command(100, momentum=0.5, keep=0.07, sample_ratio=1, rng=rng)
+    assert cmd.target == cmd.sample_target == 7
     # a stride beyond the tensor is capped at its length, as in the float model
     cmd = plan_command(3, momentum=0.5, keep=0.9, sample_ratio=1e-9, rng=rng)
     assert cmd.sample_stride == 3 and cmd.sample_start <= 2

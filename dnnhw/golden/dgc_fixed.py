@@ -33,7 +33,7 @@ that is simplest in hardware:
    result is clamped symmetrically; ``agg`` may be longer than the weights (the first
    ``len(weights)`` entries are used, so :func:`aggregate`'s result passes as it is).
 9. *Host.* :func:`plan_command` rounds with Python's ``round`` (half to even) and takes
-   ``ceil(round(n * keep, 9))`` (float noise off, so k = 3 for 3000 * 0.001) as the float
+   ``ceil(round(n * keep, 9))`` (float noise off, so k = 7 for 100 * 0.07) as the float
    model does, and caps the stride at ``length`` as the float model does.
    :func:`clip_limit_for` floors the exact square of the float's value (fractions).
 """
@@ -186,7 +186,7 @@ def plan_command(length, *, momentum, keep, sample_ratio=0.01, clip_limit=None, 
 
 
 def _ceil_share(n, keep):
-    # round() first, as the float model does: 3000 * 0.001 is 3.0000000000000004 in floats.
+    # round() first, as the float model does: 100 * 0.07 is 7.000000000000001 in floats.
     return max(1, math.ceil(round(n * keep, 9)))
 
 
