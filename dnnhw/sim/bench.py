@@ -46,19 +46,24 @@ COMMON_DEFAULTS = {
 
 class Run:
     """What one :meth:`StreamBench.run` did: its ``sources`` (by stream name), ``sink``,
-    ``scoreboard``, ``timed_out`` (only with ``fail_fast=False``), and the stall
-    ``patterns`` by stream name."""
+    ``scoreboard``, ``timed_out`` (only with ``fail_fast=False``), the stall
+    ``patterns`` by stream name, and the ``more_sinks`` / ``more_scoreboards`` of the
+    further checked outputs, by name."""
 
-    def __init__(self, sources, sink, scoreboard, patterns, timed_out):
+    def __init__(self, sources, sink, scoreboard, patterns, timed_out, more_sinks=None,
+                 more_scoreboards=None):
         self.sources = sources
         self.sink = sink
         self.scoreboard = scoreboard
         self.patterns = patterns
         self.timed_out = timed_out
+        self.more_sinks = dict(more_sinks or {})
+        self.more_scoreboards = dict(more_scoreboards or {})
 
     @property
     def ok(self):
-        return not self.timed_out and not self.scoreboard.mismatches
+        return (not self.timed_out and not self.scoreboard.mismatches
+                and not any(b.mismatches for b in self.more_scoreboards.values()))
 
 
 class StreamBench:
@@ -105,7 +110,8 @@ class StreamBench:
 
     async def run(self, inputs, expected, *, label, seeds, pauses=None, sink="o",
                   budget, comparator=None, noun="beat", render=repr, context=None,
-                  drain_cycles=None, fail_fast=True, on_transfer=None, unpack=False):
+                  drain_cycles=None, fail_fast=True, on_transfer=None, unpack=False,
+                  more=None):
         """Send ``inputs`` (stream name -> items, packed ints or payload dicts) and check
         the output stream ``sink`` against ``expected``.
 
@@ -116,14 +122,20 @@ class StreamBench:
         ``on_transfer(item, cycle)`` sees every output item after the check (in the
         cycle's read-only phase: it may read other outputs). With ``fail_fast=False`` a
         mismatch or a timeout does not raise: the :class:`Run` says what happened.
+        ``more`` maps further output streams to their expected items (a core with a
+        status stream beside its data): each gets its own sink, stall pattern and seed
+        (from ``pauses`` and ``seeds``) and scoreboard, and the run waits for all of them
+        (``Run.more_sinks``, ``Run.more_scoreboards``).
         """
         await self.start()
         dut, sidecar = self.dut, self.sidecar
         pauses = dict(pauses or {})
-        unknown = sorted(set(pauses) - set(inputs) - {sink})
+        more = dict(more or {})
+        unknown = sorted(set(pauses) - set(inputs) - {sink} - set(more))
         if unknown:
             raise ValueError(f"pauses for unknown stream(s) {', '.join(unknown)}")
-        patterns = {name: stall_pattern(pauses.get(name)) for name in [*inputs, sink]}
+        patterns = {name: stall_pattern(pauses.get(name))
+                    for name in [*inputs, sink, *more]}
         sources = {name: StreamSource(dut, sidecar, name, pause=patterns[name],
                                       seed=seeds[name])
                    for name in inputs}
@@ -131,6 +143,13 @@ class StreamBench:
                          unpack=unpack)
         board = Scoreboard(expected, comparator=comparator or Exact(), label=label,
                            noun=noun, render=render, context=context, fail_fast=fail_fast)
+        more_sinks = {name: StreamSink(dut, sidecar, name, pause=patterns[name],
+                                       seed=seeds[name], unpack=unpack) for name in more}
+        more_boards = {name: Scoreboard(items, comparator=Exact(), label=f"{label} {name}",
+                                        noun=f"{name} beat", fail_fast=fail_fast)
+                       for name, items in more.items()}
+        for name, extra in more_sinks.items():
+            extra.callback = more_boards[name].check
 
         def check(item, cycle):
             board.check(item, cycle)
@@ -142,6 +161,8 @@ class StreamBench:
         if rate < 1:
             budget = int(budget / max(1e-3, rate))
         snk.start()
+        for extra in more_sinks.values():
+            extra.start()
         for src in sources.values():
             src.start()
         for name, items in inputs.items():
@@ -150,6 +171,9 @@ class StreamBench:
         try:
             await snk.wait_for(len(expected),
                                timeout_cycles=2 * budget + self.cfg["timeout_cycles"])
+            for name, extra in more_sinks.items():
+                await extra.wait_for(len(more[name]),
+                                     timeout_cycles=2 * budget + self.cfg["timeout_cycles"])
         except TimeoutError:
             if fail_fast:
                 raise
@@ -157,11 +181,13 @@ class StreamBench:
         if drain_cycles is None:
             drain_cycles = 2 * (self.latency if self.latency is not None else 8) + 8
         await ClockCycles(self.clk, drain_cycles)
-        for end in (*sources.values(), snk):
+        for end in (*sources.values(), snk, *more_sinks.values()):
             end.stop()
-        run = Run(sources, snk, board, patterns, timed_out)
+        run = Run(sources, snk, board, patterns, timed_out, more_sinks, more_boards)
         if fail_fast:
             board.finish()
+            for extra in more_boards.values():
+                extra.finish()
             for name, src in sources.items():
                 if src.pending:
                     raise MismatchError(
