@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import hashlib
 import importlib
 
-from dnnhw.spec import diffy_tile as _diffy_spec, zvc as _zvc_spec
+from dnnhw.spec import dgc as _dgc_spec, diffy_tile as _diffy_spec, zvc as _zvc_spec
 
 
 __all__ = ["Param", "FlowConfig", "Analysis", "Core", "CORES", "TIERS", "get_core",
@@ -315,6 +315,39 @@ _MORPH_FLOW = (
 )
 
 
+_CAPACITIES = tuple(1 << b for b in _dgc_spec.CAPACITY_BITS)
+
+_DGC_SPARSIFY_PARAMS = (
+    Param("capacity", 8192, _CAPACITIES, "gradient elements the state memory holds"),
+    Param("grad_width", 16, _dgc_spec.GRAD_WIDTHS, "bits of a gradient element"),
+    Param("state_width", 24, _dgc_spec.STATE_WIDTHS, "bits of u, v and a sparse value"),
+    Param("spram", False, (False, True), "the state in the UP5K's SPRAM"),
+)
+# The quick tier replays a training run's steps of conv2.w (4,608 elements); the full
+# tier builds the UP5K (state in its four SPRAMs: 32 Ki elements of 16 bits) and the ECP5
+# (32 Ki elements of 24 bits), and simulates the UP5K build too (its single-port state).
+_UP5K_SPARSIFY = {"capacity": 32768, "state_width": 16, "spram": True}
+_DGC_SPARSIFY_FLOW = (
+    FlowConfig({}, tier="quick"),
+    FlowConfig(_UP5K_SPARSIFY, ("ice40-up5k",)),
+    FlowConfig({"capacity": 32768}, ("ecp5-85f",), sim=False),
+)
+
+_DGC_AGGREGATE_PARAMS = (
+    Param("workers", 4, _dgc_spec.WORKERS, "sparse streams merged"),
+    Param("capacity", 8192, _CAPACITIES, "elements of the dense sum"),
+    Param("value_width", 24, _dgc_spec.STATE_WIDTHS, "bits of a sparse value"),
+    Param("weight_width", 16, _dgc_spec.WEIGHT_WIDTHS, "bits of a weight"),
+)
+# The sum is block RAM (a random-access read-add-write a cycle needs two ports, which
+# SPRAM has not): 4 Ki elements of 18 bits fill 18 of the UP5K's 30 EBRs.
+_DGC_AGGREGATE_FLOW = (
+    FlowConfig({}, tier="quick"),
+    FlowConfig({"capacity": 4096, "value_width": 16}, ("ice40-up5k",), sim=False),
+    FlowConfig({"workers": 8, "capacity": 32768}, ("ecp5-85f",), sim=False),
+)
+
+
 CORES = (
     Core(
         name="zvc-compress",
@@ -385,6 +418,37 @@ CORES = (
         benchmark="morph",
         docs="docs/morph-array.md",
         fmax_goals={"ice40-up5k": 30, "ecp5-85f": 75},
+    ),
+    Core(
+        name="dgc-sparsify",
+        component="dnnhw.rtl.dgc_sparsifier:DgcSparsifier",
+        params=_DGC_SPARSIFY_PARAMS,
+        summary="Deep Gradient Compression sparsifier: clip, momentum correction and "
+                "accumulation in fixed point, a histogram threshold, masked (index, value) out",
+        golden="dnnhw.golden.dgc_fixed:SparsifierState",
+        testbench="dnnhw.sim.dgc",
+        report="dnnhw.report.dgc",
+        flow=_DGC_SPARSIFY_FLOW,
+        # The training study: a small version in every run, the 3-seed one with --full.
+        analyses=(Analysis("training_quick", "dnnhw.bench.dgc:flow_quick",
+                           uses_configs=False),
+                  Analysis("training", "dnnhw.bench.dgc:flow_full", tier="full",
+                           uses_configs=False)),
+        benchmark="dgc",
+        docs="docs/dgc.md",
+    ),
+    Core(
+        name="dgc-aggregate",
+        component="dnnhw.rtl.dgc_aggregator:DgcAggregator",
+        params=_DGC_AGGREGATE_PARAMS,
+        summary="Deep Gradient Compression aggregator: K sparse streams summed at one beat a "
+                "cycle, the fixed-point SGD step streamed out",
+        golden="dnnhw.golden.dgc_fixed:aggregate",
+        testbench="dnnhw.sim.dgc",
+        report="dnnhw.report.dgc",
+        flow=_DGC_AGGREGATE_FLOW,
+        benchmark="dgc",
+        docs="docs/dgc.md",
     ),
 )
 

@@ -64,7 +64,8 @@ from ..text import markdown_table
 
 
 __all__ = ["ARMS", "PAPER", "Config", "QUICK", "run_arm", "study", "summarize", "render",
-           "write", "main"]
+           "figures", "write", "main", "flow_quick", "flow_full", "accuracy_table",
+           "cdma_lines", "against_paper"]
 
 #: The paper's figures (REFERENCE.md): gradient exchange 270x-600x smaller, no accuracy
 #: loss.
@@ -317,6 +318,34 @@ def _image(plots, name):
     return f"![{name}]({plots[name]})" if name in plots else ""
 
 
+def accuracy_table(results):
+    """The markdown table of final accuracy, the difference from dense and the
+    compression ratios, a row per worker count and arm."""
+    return markdown_table(
+        ["K", "arm", "final accuracy", "Δ vs dense", "within noise", "at warm-up end",
+         "ratio (all)", "ratio (after warm-up)", "MB sent / run"],
+        [[r["workers"], r["label"], _pct(r["accuracy"], r["accuracy_std"]),
+          "-" if r["arm"] == "dense" else _pct(r["difference"], r["difference_std"],
+                                               sign=True),
+          "-" if r["arm"] == "dense" or r["within_noise"] is None
+          else ("yes" if r["within_noise"] else "**no**"),
+          _pct(r["accuracy_warmup_end"], r["accuracy_warmup_end_std"]),
+          _x(r["ratio"]), _x(r["ratio_after_warmup"]),
+          f"{r['sent_bytes'] / 1e6:.3g}"] for r in results["summary"]],
+        align="rlrrlrrrr")
+
+
+def cdma_lines(results):
+    """The cDMA section's markdown lines without its heading and plot (for a report
+    section that has its own)."""
+    return _cdma_section(results, {})[2:]
+
+
+def against_paper(results):
+    """The paragraph that sets the figures beside the paper's."""
+    return _differences(results)
+
+
 def render(results):
     """The markdown of a :func:`study` result (as loaded from ``dgc.json``; plots linked
     when ``results["plots"]`` names them)."""
@@ -347,18 +376,7 @@ def render(results):
         f"accuracy after epoch {min(warm, config['epochs'])}. Ratio: dense bytes / sent "
         f"bytes over the whole run and after the warm-up (epochs > {warm}); the paper "
         f"reports {PAPER['ratio_low']}-{PAPER['ratio_high']}x.", "",
-        markdown_table(
-            ["K", "arm", "final accuracy", "Δ vs dense", "within noise", "at warm-up end",
-             "ratio (all)", "ratio (after warm-up)", "MB sent / run"],
-            [[r["workers"], r["label"], _pct(r["accuracy"], r["accuracy_std"]),
-              "-" if r["arm"] == "dense" else _pct(r["difference"], r["difference_std"],
-                                                   sign=True),
-              "-" if r["arm"] == "dense" or r["within_noise"] is None
-              else ("yes" if r["within_noise"] else "**no**"),
-              _pct(r["accuracy_warmup_end"], r["accuracy_warmup_end_std"]),
-              _x(r["ratio"]), _x(r["ratio_after_warmup"]),
-              f"{r['sent_bytes'] / 1e6:.3g}"] for r in summary],
-            align="rlrrlrrrr"),
+        accuracy_table(results),
         "", _image(plots, "accuracy"), "", _image(plots, "bytes"), "",
         _image(plots, "ratio"), ""]
     lines += _tensor_section(results)
@@ -476,7 +494,10 @@ def _differences(results):
 
 # -- plots ---------------------------------------------------------------------------------
 
-def _plots(results, out_dir):
+def figures(results):
+    """The study's plots, by name (``accuracy``, ``bytes``, ``ratio``, ``cdma``): each a
+    ``figure(path)`` that draws into ``path`` and says whether it drew anything (the
+    report's :class:`~dnnhw.report.Section` figures, and :func:`write`'s files)."""
     from ..report.plots import draw, style
     summary = results["summary"]
     workers = results["config"]["workers"]
@@ -511,8 +532,7 @@ def _plots(results, out_dir):
             return 1
         return per_worker(axes, one)
 
-    if draw(out_dir / "dgc_accuracy.png", accuracy, panels=len(workers)):
-        made["accuracy"] = "dgc_accuracy.png"
+    made["accuracy"] = lambda path: draw(path, accuracy, panels=len(workers))
 
     def sent(axes):
         def one(ax, r):
@@ -525,8 +545,7 @@ def _plots(results, out_dir):
             return 1
         return per_worker(axes, one)
 
-    if draw(out_dir / "dgc_bytes.png", sent, panels=len(workers)):
-        made["bytes"] = "dgc_bytes.png"
+    made["bytes"] = lambda path: draw(path, sent, panels=len(workers))
 
     def ratio(axes):
         def one(ax, r):
@@ -545,9 +564,8 @@ def _plots(results, out_dir):
                        label=f"paper: {PAPER['ratio_low']}-{PAPER['ratio_high']}x")
         return count
 
-    if any(a != "dense" for a in arms) and draw(out_dir / "dgc_ratio.png", ratio,
-                                                 panels=len(workers)):
-        made["ratio"] = "dgc_ratio.png"
+    if any(a != "dense" for a in arms):
+        made["ratio"] = lambda path: draw(path, ratio, panels=len(workers))
 
     rows = results.get("cdma") or []
 
@@ -584,10 +602,16 @@ def _plots(results, out_dir):
         right.set_title("activation density")
         return count
 
-    if rows and draw(out_dir / "dgc_cdma.png", cdma, panels=len(cdma_arms) + 1,
-                     size=(5.0, 4.0)):
-        made["cdma"] = "dgc_cdma.png"
+    if rows:
+        made["cdma"] = lambda path: draw(path, cdma, panels=len(cdma_arms) + 1,
+                                         size=(5.0, 4.0))
     return made
+
+
+def _plots(results, out_dir):
+    """Draw :func:`figures` into ``out_dir`` as ``dgc_<name>.png``: the files drawn."""
+    return {name: f"dgc_{name}.png" for name, figure in figures(results).items()
+            if figure(out_dir / f"dgc_{name}.png")}
 
 
 def write(results, out_dir):
@@ -599,6 +623,19 @@ def write(results, out_dir):
     text = render(results)
     (out_dir / "dgc.md").write_text(text + "\n")
     return text
+
+
+# -- the main job's analyses ----------------------------------------------------------------
+
+def flow_quick(configs=None):
+    """The main job's quick tier: :data:`QUICK` (one seed, K = 4, a few epochs). The
+    core's configurations (``configs``) do not enter: the training is the same for all."""
+    return study(QUICK, log=lambda *a, **k: None)
+
+
+def flow_full(configs=None):
+    """The main job's full tier: the default :class:`Config` (3 seeds, K = 4 and 8)."""
+    return study(Config(), log=lambda *a, **k: None)
 
 
 # -- command line --------------------------------------------------------------------------

@@ -222,7 +222,8 @@ def _synth_table(results):
         q, p = s["qor"], s["params"]
         goal = results.cores[s["core"]].fmax_goal(p, q["target"])
         rows.append([_block(p), p["width"], q["target"], q["lut"], q["ff"], q["carry"],
-                     q["bram"], q.get("spram", ""), q["dsp"], f"{q['fmax_mhz']:.1f}",
+                     q["bram"], q.get("other_cells", {}).get("SB_SPRAM256KA", 0), q["dsp"],
+                     f"{q['fmax_mhz']:.1f}",
                      f"{goal:g}" if goal else ""])
     return markdown_table(["PEs", "width", "target", "LUT", "FF", "carry", "BRAM", "SPRAM",
                            "DSP", "Fmax (MHz)", "goal (MHz)"], rows, align="lrlrrrrrrrr")
