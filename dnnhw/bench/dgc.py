@@ -534,31 +534,29 @@ def figures(results):
 
     made["accuracy"] = lambda path: draw(path, accuracy, panels=len(workers))
 
-    def sent(axes):
+    def per_epoch(axes, key, ylabel, *, skip_dense=False, scale=1.0):
+        """One series per arm of the per-epoch values ``r[key] * scale``, log scale."""
         def one(ax, r):
-            values = np.array(r["bytes_per_epoch"]) / 1e6
+            if skip_dense and r["arm"] == "dense":
+                return 0
+            values = np.array(r[key]) * scale
             s = look[r["arm"]]
             ax.plot(np.arange(1, values.size + 1), values, color=s["color"],
                     marker=s["marker"], markersize=4, label=r["label"])
             ax.set_yscale("log")
-            ax.set_ylabel("MB exchanged per epoch (all workers)")
+            ax.set_ylabel(ylabel)
             return 1
         return per_worker(axes, one)
+
+    def sent(axes):
+        return per_epoch(axes, "bytes_per_epoch", "MB exchanged per epoch (all workers)",
+                         scale=1e-6)
 
     made["bytes"] = lambda path: draw(path, sent, panels=len(workers))
 
     def ratio(axes):
-        def one(ax, r):
-            if r["arm"] == "dense":
-                return 0
-            values = np.array(r["ratio_per_epoch"])
-            s = look[r["arm"]]
-            ax.plot(np.arange(1, values.size + 1), values, color=s["color"],
-                    marker=s["marker"], markersize=4, label=r["label"])
-            ax.set_yscale("log")
-            ax.set_ylabel("dense bytes / sent bytes, per epoch")
-            return 1
-        count = per_worker(axes, one)
+        count = per_epoch(axes, "ratio_per_epoch", "dense bytes / sent bytes, per epoch",
+                          skip_dense=True)
         for ax in axes:
             ax.axhspan(PAPER["ratio_low"], PAPER["ratio_high"], color="grey", alpha=0.2,
                        label=f"paper: {PAPER['ratio_low']}-{PAPER['ratio_high']}x")
