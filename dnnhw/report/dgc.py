@@ -56,8 +56,8 @@ def summary(results):
                 paper = (f"{full[0]['ratio_after_warmup']:.0f}x after the warm-up "
                          f"(paper 270-600x), accuracy {100 * full[0]['difference']:+.2f} % "
                          f"from dense")
-        rows.append(SummaryRow(core=name, summary=core.summary, verified=verified,
-                               throughput=throughput, fmax=fmax, paper=paper))
+        rows.append(SummaryRow(core=name, verified=verified, throughput=throughput,
+                               fmax=fmax, paper=paper))
     return rows
 
 
