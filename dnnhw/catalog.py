@@ -308,10 +308,13 @@ _MORPH_PARAMS = (
 )
 
 # The quick tier simulates the default build on the layers of the testbench; the full tier
-# adds the RTL study (scaled C3D under Morph's and the fixed mapping) and the ECP5 build.
+# adds the RTL study (scaled C3D under Morph's and the fixed mapping), the ECP5 build, and
+# the largest array measured to route on the ECP5-85F (4 x 4 x 4 did not route in 45
+# minutes of router1; docs/morph-array.md, Sizes).
 _MORPH_FLOW = (
     FlowConfig({}, tier="quick", testcase="layers"),
     FlowConfig({}, ("ecp5-85f",), testcase="study"),
+    FlowConfig({"kp": 4, "hp": 4, "wp": 2}, ("ecp5-85f",), sim=False),
 )
 
 

@@ -155,3 +155,40 @@ def test_report_command_renders_a_saved_report_again(tmp_path, capsys):
     assert "Tier `full`: 1 jobs" in (tmp_path / "report.md").read_text()
     assert main(["report", str(tmp_path / "nothing.json")]) == 2
     assert "is no report.json of dnnhw flow" in capsys.readouterr().err
+
+
+def test_dgc_sections_from_a_small_study_and_the_benches_records(tmp_path):
+    from dnnhw.bench import dgc as bench
+    config = bench.Config(epochs=1, seeds=(0,), workers=(2,), arms=("dense", "dgc"),
+                          channels=(4, 8), cdma_images=8, quick=True)
+    study = bench.study(config, log=lambda *a: None)
+    sparsify = {"capacity": 8192, "grad_width": 16, "state_width": 24, "spram": False}
+    run = {"selected_rtl": [3, 1], "selected_golden": [3, 1], "status_golden": [],
+           "gradient_beats_per_cycle": [1.0] * 4, "step_cycles": [13950, 13948],
+           "command_intervals": [13951], "o_beats": 4, "elements": 4608}
+    aggregate = {"workers": 4, "capacity": 8192, "value_width": 24, "weight_width": 16}
+    merged = {"sparse_beats": 12, "merge_beats_per_cycle": [1.0, 1.0],
+              "weight_beats_per_cycle": [1.0, 1.0], "lr_q": 1638, "elements": 4608,
+              "weight_scale_bits": 15}
+    records = [
+        _record("analysis", "dgc-sparsify", {}, study, analysis="dnnhw.bench.dgc:flow_quick"),
+        _record("sim", "dgc-sparsify", sparsify,
+                {"steps": {"tensor": "conv2.w", "steps": 2, "stall_free": run,
+                           "random_stalls": run}}, simulator="verilator"),
+        _record("sim", "dgc-aggregate", aggregate,
+                {"steps": {"tensor": "conv2.w", "steps": 2, "stall_free": merged,
+                           "random_stalls": merged}}, simulator="verilator"),
+        _record("synth", "dgc-sparsify", sparsify, _qor("ecp5-85f", 2336, 30.0),
+                target="ecp5-85f"),
+    ]
+    summary, sections = render_sections(records, CORES)
+    keys = [s.key for s in sections]
+    assert keys == ["dgc-training", "dgc-ratio", "dgc-cdma", "dgc-sim", "dgc-synth"]
+    # One epoch ends inside the warm-up: the summary says which ratio it gives.
+    assert "x over a run shorter than the warm-up (paper 270-600x)" in summary[0].paper
+    synth = sections[-1].body
+    # 30 MHz over the sparsifier's three passes: 10 M elements a second, 1/31.25 of a
+    # dense 10 GbE link (312.5 M float32 elements a second).
+    assert "| 10.0 M | 0.032 / 0.003 |" in synth
+    paths = write_report(records, catalog=CORES, output=tmp_path, run={"tier": "quick"})
+    assert {p.name for p in paths} >= {f"{k}.png" for k in keys}

@@ -53,9 +53,12 @@ def summary(results):
         if study and name == "dgc-sparsify":
             full = [r for r in study["summary"] if r["arm"] == "dgc"]
             if full:
-                paper = (f"{full[0]['ratio_after_warmup']:.0f}x after the warm-up "
-                         f"(paper 270-600x), accuracy {100 * full[0]['difference']:+.2f} % "
-                         f"from dense")
+                row = full[0]
+                after = row["ratio_after_warmup"]      # None: no epoch after the warm-up
+                ratio, when = ((after, "after the warm-up") if after is not None
+                               else (row["ratio"], "over a run shorter than the warm-up"))
+                paper = (f"{ratio:.0f}x {when} (paper 270-600x), accuracy "
+                         f"{100 * row['difference']:+.2f} % from dense")
         rows.append(SummaryRow(core=name, verified=verified, throughput=throughput,
                                fmax=fmax, paper=paper))
     return rows
@@ -159,8 +162,9 @@ def sections(results):
         body = [f"The digits CNN ({sum(study['tensors'].values()):,} parameters) trained "
                 f"by K = {', '.join(map(str, config['workers']))} simulated workers over "
                 f"{len(config['seeds'])} seed(s), {config['epochs']} epochs, dense SGD "
-                f"against DGC and its ablations (`dnnhw bench dgc`"
-                + (" --quick`: a small run" if config.get("quick") else "") + ").", "",
+                f"against DGC and its ablations ("
+                + ("`dnnhw bench dgc --quick`: a small run" if config.get("quick")
+                   else "`dnnhw bench dgc`") + ").", "",
                 bench.accuracy_table(study), "", bench.against_paper(study)]
         out.append(Section("dgc-training", "Deep Gradient Compression on the digits",
                            "\n".join(body), figure=figures.get("accuracy")))
