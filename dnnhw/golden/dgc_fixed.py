@@ -46,9 +46,9 @@ from fractions import Fraction
 import numpy as np
 
 from dnnhw.spec.dgc import (
-    ADAPT_ROUNDS, CAPACITY_BITS, GRAD_WIDTHS, KEY_MANTISSA_BITS, LOWER_BOUND, LR_FRAC,
+    ADAPT_ROUNDS, GRAD_WIDTHS, KEY_MANTISSA_BITS, LOWER_BOUND, LR_FRAC,
     MAX_CLIP_SHIFT, MOMENTUM_FRAC, REGISTER_BITS, STATE_WIDTHS, STRIDE_BITS, UPPER_BOUND,
-    WEIGHT_WIDTHS, WORKERS, key_count,
+    WEIGHT_WIDTHS, WORKERS, capacity_bits, key_count,
 )
 
 from ._checks import check_int
@@ -66,15 +66,6 @@ AGG_MAX = WORKERS.stop - 1 << STATE_WIDTHS.stop - 2
 
 def _in_range(name, value, legal):
     return check_int(name, value, legal.start, legal.stop - 1)
-
-
-def _capacity_bits(capacity):
-    capacity = check_int("capacity", capacity, 1)
-    bits = capacity.bit_length() - 1
-    if capacity != 1 << bits or bits not in CAPACITY_BITS:
-        raise ValueError(f"capacity must be a power of two in 2**{CAPACITY_BITS.start}.."
-                         f"2**{CAPACITY_BITS.stop - 1}, got {capacity}")
-    return bits
 
 
 def _int_array(name, values, lo=None, hi=None, ndim=None):
@@ -135,7 +126,7 @@ class Command:
     def check(self, *, capacity, grad_width):
         """Raise ValueError (TypeError for a non-int) naming the first field out of its
         legal range: the hardware's ``command`` error rule."""
-        bits = _capacity_bits(capacity)
+        bits = capacity_bits(capacity)
         grad_width = _in_range("grad_width", grad_width, GRAD_WIDTHS)
         length = check_int("length", self.length, 1, capacity)
         check_int("momentum", self.momentum, 0, REGISTER_MAX)
@@ -283,7 +274,7 @@ class SparsifierState:
     """
 
     def __init__(self, *, capacity, grad_width, state_width):
-        self.capacity_bits = _capacity_bits(capacity)
+        self.capacity_bits = capacity_bits(capacity)
         self.capacity = int(capacity)
         self.grad_width = _in_range("grad_width", grad_width, GRAD_WIDTHS)
         self.state_width = _in_range("state_width", state_width, STATE_WIDTHS)
@@ -346,7 +337,7 @@ def aggregate(length, sparse, *, capacity, value_width, workers):
     ``capacity`` entries, zero at and past ``length`` (``1 .. capacity``); ``error`` says
     an index was ``>= length`` (such entries add nothing).
     """
-    _capacity_bits(capacity)
+    capacity_bits(capacity)
     length = check_int("length", length, 1, capacity)
     value_width = _in_range("value_width", value_width, STATE_WIDTHS)
     workers = _in_range("workers", workers, WORKERS)
@@ -389,7 +380,7 @@ def apply_update(weights, agg, *, lr_q, weight_width):
 def sparse_bits(count, *, capacity, state_width):
     """Bits of a step's sparse stream for ``count`` (``0 .. capacity``) selected: index and
     value a beat, ``max(count, 1)`` beats (a step selecting nothing sends one)."""
-    bits = _capacity_bits(capacity)
+    bits = capacity_bits(capacity)
     state_width = _in_range("state_width", state_width, STATE_WIDTHS)
     count = check_int("count", count, 0, capacity)
     return max(count, 1) * (bits + state_width)

@@ -10,6 +10,11 @@ def check_int(name, value, lo, hi):
     return value
 
 
+def check_in(name, value, legal):
+    """``value`` checked against ``legal``, a ``range`` of integers."""
+    return check_int(name, value, legal.start, legal.stop - 1)
+
+
 def check_bool(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {value!r}")

@@ -14,11 +14,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._checks import check_int
+from ._checks import check_in
 from .ram import BlockRam
 from .skid_buffer import SkidBuffer
-from dnnhw.spec.dgc import (CAPACITY_BITS, LR_FRAC, REGISTER_BITS, STATE_WIDTHS,
-                            WEIGHT_WIDTHS, WORKERS)
+from dnnhw.spec.dgc import (LR_FRAC, REGISTER_BITS, STATE_WIDTHS, WEIGHT_WIDTHS, WORKERS,
+                            capacity_bits)
 
 
 __all__ = ["ERRORS", "command_layout", "sparse_layout", "weight_layout", "DgcAggregator"]
@@ -28,30 +28,16 @@ __all__ = ["ERRORS", "command_layout", "sparse_layout", "weight_layout", "DgcAgg
 ERRORS = ("none", "index", "length")
 
 
-def _capacity_bits(capacity):
-    if not isinstance(capacity, int) or isinstance(capacity, bool):
-        raise TypeError(f"capacity must be an integer, got {capacity!r}")
-    bits = capacity.bit_length() - 1
-    if capacity <= 0 or capacity != 1 << bits or bits not in CAPACITY_BITS:
-        raise ValueError(f"capacity must be a power of two in 2**{CAPACITY_BITS.start}.."
-                         f"2**{CAPACITY_BITS.stop - 1}, got {capacity}")
-    return bits
-
-
-def _range_int(name, value, legal):
-    return check_int(name, value, legal.start, legal.stop - 1)
-
-
 def command_layout(capacity):
     """A step's command: ``length`` (n, 1 .. capacity, in ``log2(capacity) + 1`` bits) and
     ``lr`` (``lr_q``: lr = lr_q / 2**LR_FRAC, so lr < 1)."""
-    bits = _capacity_bits(capacity)
+    bits = capacity_bits(capacity)
     return data.StructLayout({"length": unsigned(bits + 1), "lr": unsigned(REGISTER_BITS)})
 
 
 def sparse_layout(capacity, value_width):
     """A worker's sparse beat: ``index`` (``log2(capacity)`` bits), ``value``, ``last``."""
-    bits = _capacity_bits(capacity)
+    bits = capacity_bits(capacity)
     return data.StructLayout({"index": unsigned(bits), "value": signed(value_width),
                               "last": 1})
 
@@ -150,11 +136,11 @@ class DgcAggregator(wiring.Component):
     UPDATE_LATENCY = 3
 
     def __init__(self, *, workers=4, capacity=2 ** 12, value_width=16, weight_width=16):
-        self._workers = _range_int("workers", workers, WORKERS)
-        self._capacity_bits = _capacity_bits(capacity)
+        self._workers = check_in("workers", workers, WORKERS)
+        self._capacity_bits = capacity_bits(capacity)
         self._capacity = capacity
-        self._value_width = _range_int("value_width", value_width, STATE_WIDTHS)
-        self._weight_width = _range_int("weight_width", weight_width, WEIGHT_WIDTHS)
+        self._value_width = check_in("value_width", value_width, STATE_WIDTHS)
+        self._weight_width = check_in("weight_width", weight_width, WEIGHT_WIDTHS)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(capacity))),
             "inputs": In(stream.Signature(sparse_layout(capacity, value_width))).array(workers),

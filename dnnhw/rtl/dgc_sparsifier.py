@@ -12,13 +12,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from ._checks import check_bool, check_int
+from ._checks import check_bool, check_in, check_int
 from .ram import BlockRam
 from .skid_buffer import SkidBuffer
 from dnnhw.spec.dgc import (
-    ADAPT_ROUNDS, CAPACITY_BITS, GRAD_WIDTHS, KEY_MANTISSA_BITS, LOWER_BOUND,
+    ADAPT_ROUNDS, GRAD_WIDTHS, KEY_MANTISSA_BITS, LOWER_BOUND,
     MAX_CLIP_SHIFT, MOMENTUM_FRAC, REGISTER_BITS, STATE_WIDTHS, STRIDE_BITS, UPPER_BOUND,
-    key_count,
+    capacity_bits, key_count,
 )
 
 
@@ -30,27 +30,13 @@ __all__ = ["ERRORS", "command_layout", "gradient_layout", "sparse_layout", "stat
 ERRORS = ("none", "command", "length")
 
 
-def _capacity_bits(capacity):
-    if not isinstance(capacity, int) or isinstance(capacity, bool):
-        raise TypeError(f"capacity must be an integer, got {capacity!r}")
-    bits = capacity.bit_length() - 1
-    if capacity <= 0 or capacity != 1 << bits or bits not in CAPACITY_BITS:
-        raise ValueError(f"capacity must be a power of two in 2**{CAPACITY_BITS.start}.."
-                         f"2**{CAPACITY_BITS.stop - 1}, got {capacity}")
-    return bits
-
-
-def _range_int(name, value, legal):
-    return check_int(name, value, legal.start, legal.stop - 1)
-
-
 def command_layout(capacity, grad_width):
     """A step's command, the fields in ``docs/dgc.md`` order: ``length`` (n),
     ``momentum`` (m = momentum / 2**MOMENTUM_FRAC), ``clip``, ``clip_limit`` (``2 * G +
     log2(capacity)`` bits), ``sample_start``, ``sample_stride``, ``target`` (k) and
     ``sample_target`` (k_s)."""
-    bits = _capacity_bits(capacity)
-    grad_width = _range_int("grad_width", grad_width, GRAD_WIDTHS)
+    bits = capacity_bits(capacity)
+    grad_width = check_in("grad_width", grad_width, GRAD_WIDTHS)
     return data.StructLayout({
         "length": range(capacity + 1),
         "momentum": unsigned(REGISTER_BITS),
@@ -65,23 +51,23 @@ def command_layout(capacity, grad_width):
 
 def gradient_layout(grad_width):
     """A gradient beat: ``value`` (signed G bits) and ``last``."""
-    grad_width = _range_int("grad_width", grad_width, GRAD_WIDTHS)
+    grad_width = check_in("grad_width", grad_width, GRAD_WIDTHS)
     return data.StructLayout({"value": signed(grad_width), "last": 1})
 
 
 def sparse_layout(capacity, state_width):
     """A selected element: ``index`` (``log2(capacity)`` bits), ``value`` (v before the
     masking, signed S bits) and ``last``."""
-    bits = _capacity_bits(capacity)
-    state_width = _range_int("state_width", state_width, STATE_WIDTHS)
+    bits = capacity_bits(capacity)
+    state_width = check_in("state_width", state_width, STATE_WIDTHS)
     return data.StructLayout({"index": unsigned(bits), "value": signed(state_width),
                               "last": 1})
 
 
 def status_layout(capacity, state_width):
     """A step's status: ``selected`` (c(b)), ``threshold`` (b), ``rounds``, ``shift`` (s)."""
-    _capacity_bits(capacity)
-    state_width = _range_int("state_width", state_width, STATE_WIDTHS)
+    capacity_bits(capacity)
+    state_width = check_in("state_width", state_width, STATE_WIDTHS)
     return data.StructLayout({
         "selected": range(capacity + 1),
         "threshold": range(key_count(state_width)),
@@ -240,10 +226,10 @@ class DgcSparsifier(wiring.Component):
     """
 
     def __init__(self, *, capacity=2 ** 12, grad_width=16, state_width=16, spram=False):
-        self._capacity_bits = _capacity_bits(capacity)
+        self._capacity_bits = capacity_bits(capacity)
         self._capacity = capacity
-        self._grad_width = _range_int("grad_width", grad_width, GRAD_WIDTHS)
-        self._state_width = _range_int("state_width", state_width, STATE_WIDTHS)
+        self._grad_width = check_in("grad_width", grad_width, GRAD_WIDTHS)
+        self._state_width = check_in("state_width", state_width, STATE_WIDTHS)
         check_bool("spram", spram)
         self._spram = spram
         super().__init__({

@@ -26,7 +26,6 @@ come out, and every input beat must have been taken.
 """
 
 import cocotb
-import numpy as np
 
 from dnnhw.golden import dgc_fixed
 

@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from dnnhw.golden import cnn, dgc_fixed
+from dnnhw.golden import cnn
 from dnnhw.workloads import digits
 
 

@@ -3,6 +3,8 @@ constants and the legal parameter ranges, written once for the RTL, the fixed-po
 and the catalog. ``docs/dgc.md`` says what each one means.
 """
 
+import numbers
+
 #: Bits of a gradient element (signed) on the sparsifier's input stream.
 GRAD_WIDTHS = range(8, 17)
 #: Bits of the sparsifier's u and v state and of a sparse value (signed, saturating).
@@ -34,6 +36,19 @@ WORKERS = range(1, 17)
 WEIGHT_WIDTHS = range(8, 33)
 #: Fraction bits of the learning-rate register: lr = lr_q / 2 ** LR_FRAC.
 LR_FRAC = 16
+
+
+def capacity_bits(capacity):
+    """``log2(capacity)`` of a legal capacity (a power of two, 2 ** CAPACITY_BITS), or
+    TypeError / ValueError naming ``capacity`` and its range."""
+    if isinstance(capacity, bool) or not isinstance(capacity, numbers.Integral):
+        raise TypeError(f"capacity must be an integer, got {capacity!r}")
+    capacity = int(capacity)
+    bits = capacity.bit_length() - 1
+    if capacity <= 0 or capacity != 1 << bits or bits not in CAPACITY_BITS:
+        raise ValueError(f"capacity must be a power of two in 2**{CAPACITY_BITS.start}.."
+                         f"2**{CAPACITY_BITS.stop - 1}, got {capacity}")
+    return bits
 
 
 def key_count(state_width):
