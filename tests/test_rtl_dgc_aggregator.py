@@ -216,6 +216,7 @@ def random_steps(rng, params, count, styles=("sorted", "shuffled", "pool", "same
 @pytest.mark.parametrize("params", [SMALL, MEDIUM], ids=["small", "medium"])
 @pytest.mark.parametrize("valid,ready", [(1.0, 1.0), (0.5, 0.6), (0.85, 0.3)])
 def test_consecutive_steps_match_golden_under_stalls(params, valid, ready):
+    # run_steps asserts every w_out beat against the golden and the error flags.
     rng = random.Random(f"{sorted(params.items())}{valid}{ready}")
     steps = random_steps(rng, params, 12)
     run_steps(params, steps, seed=rng.randrange(1 << 30), valid=valid, ready=ready,
@@ -236,7 +237,7 @@ def test_back_to_back_equal_indices_forward():
              (16, 0x4000, one, random_weights(rng, 16, 16)),
              (12, 0x8000, last_zero, random_weights(rng, 12, 16)),
              (10, 0xFFFF, last_zero, [0] * 10)]
-    run_steps(params, steps)
+    run_steps(params, steps)      # asserts every w_out beat against the golden
 
 
 def test_by_hand():
@@ -255,6 +256,7 @@ def test_by_hand():
 
 
 def test_empty_frames_add_nothing():
+    # run_steps asserts every w_out beat against the golden and the error flags.
     params = SMALL
     rng = random.Random(5)
     empty = [[(0, 0, 1)] for _ in range(params["workers"])]
@@ -266,6 +268,7 @@ def test_empty_frames_add_nothing():
 
 
 def test_single_worker():
+    # run_steps asserts every w_out beat against the golden and the error flags.
     params = dict(workers=1, capacity=16, value_width=13, weight_width=12)
     rng = random.Random(11)
     run_steps(params, random_steps(rng, params, 5, styles=("sorted", "shuffled")),
@@ -529,6 +532,7 @@ def test_sixteen_workers_at_full_width():
     # acc_width 36, a 36 x 17-bit product, W = 32: the widest datapath.
     params = dict(workers=16, capacity=2 ** 6, value_width=32, weight_width=32)
     rng = random.Random(15)
+    # run_steps asserts every w_out beat against the golden and the error flags.
     run_steps(params, random_steps(rng, params, 6), seed=15, valid=0.7, ready=0.6,
               check_rules=True)
 
@@ -542,6 +546,7 @@ def test_sixteen_workers_at_full_width():
 ], ids=["k16-32b", "k5-24b", "k8-tiny", "k2-long"])
 @pytest.mark.parametrize("valid,ready", [(1.0, 1.0), (0.6, 0.5), (0.9, 0.15)])
 def test_sweep(params, valid, ready):
+    # run_steps asserts every w_out beat against the golden and the error flags.
     rng = random.Random(f"{sorted(params.items())}{valid}{ready}")
     run_steps(params, random_steps(rng, params, 24), seed=rng.randrange(1 << 30),
               valid=valid, ready=ready, check_rules=True)

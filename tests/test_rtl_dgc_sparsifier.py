@@ -340,6 +340,7 @@ def test_heavy_backpressure_and_dense_selection():
         expected.append((_expected_beats(indices, values), status, model.u.copy(),
                          model.v.copy()))
     run = _simulate(dut, steps, statuses=3, seed=9, o_stall=0.8, i_idle=0.2)
+    # _check asserts every o and status beat and the u/v state against the golden.
     _check(run, expected)
 
 
@@ -703,6 +704,7 @@ def test_step_cycles_argument_errors(args, kwargs, error, message):
 @pytest.mark.parametrize("state_width", [12, 14, 17, 24, 31, 32])
 @pytest.mark.parametrize("grad_width", [8, 13, 16])
 def test_sweep_widths_under_stalls(grad_width, state_width):
+    # _check asserts every o and status beat and the u/v state against the golden.
     dut = DgcSparsifier(capacity=128, grad_width=grad_width, state_width=state_width)
     rng = np.random.default_rng(grad_width * 100 + state_width)
     steps, expected = _random_steps(rng, 8, dut, clip="mixed")
@@ -713,6 +715,7 @@ def test_sweep_widths_under_stalls(grad_width, state_width):
 
 @pytest.mark.slow
 def test_capacity_256_many_steps():
+    # _check asserts every o and status beat and the u/v state against the golden.
     dut = DgcSparsifier(capacity=256, grad_width=16, state_width=16)
     rng = np.random.default_rng(256)
     steps, expected = _random_steps(rng, 12, dut, clip="mixed")

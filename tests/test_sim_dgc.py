@@ -31,11 +31,13 @@ def _sparsifier(params, build_root, steps):
 
 
 def test_sparsifier_replays_training_steps_bit_exact(build_root):
+    # _sparsifier asserts the run passed, the counts, II = 1 and the step cycles.
     _sparsifier({}, build_root, steps=3)
 
 
 @pytest.mark.slow
 def test_sparsifier_up5k_build_with_its_single_port_state(build_root):
+    # _sparsifier asserts the run passed, the counts, II = 1 and the step cycles.
     _sparsifier({"capacity": 32768, "state_width": 16, "spram": True}, build_root, steps=4)
 
 

@@ -78,6 +78,8 @@ def record_training(*, steps, tensor="conv2.w", workers=4, seed=0, keep=0.001,
     """Train until ``steps`` steps of ``tensor`` are recorded (warm-up off, so every step
     runs at ``keep``; local clipping at ``clip`` thr_G, so the norm pass runs too) and
     return the :class:`Recorded` steps of every worker."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     model = cnn.CNN()
     exchange = _Recording(tensor, keep=keep, warmup=False, clip=clip,
                           grad_width=grad_width, state_width=state_width)
@@ -91,13 +93,13 @@ def record_training(*, steps, tensor="conv2.w", workers=4, seed=0, keep=0.001,
             raise _Enough
 
     try:
-        cnn.train(model, digits(), workers=workers, epochs=1 + steps // 40,
-                  exchange=exchange, seed=seed, params=params, on_step=on_step)
+        # An epoch has at least one step: `steps` epochs are always enough (on_step ends
+        # the training as soon as they are recorded).
+        cnn.train(model, digits(), workers=workers, epochs=steps, exchange=exchange,
+                  seed=seed, params=params, on_step=on_step)
     except _Enough:
         pass
     logs = [log[:steps] for log in exchange.logs]
-    if len(logs[0]) < steps:
-        raise ValueError(f"steps must be at most {len(logs[0])} here, got {steps}")
     return Recorded(
         tensor=tensor, capacity=exchange.capacity[tensor], grad_width=grad_width,
         state_width=state_width, scale_bits=exchange.scale_bits[tensor],
