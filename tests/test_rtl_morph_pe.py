@@ -87,6 +87,7 @@ def _random_run(dut, rng, *, accumulations, max_macs=30, max_gap=3):
         for _ in range(rng.choice([0, 0, 0, rng.randint(1, max_gap)])):
             cycles.append(operands.cycle(valid=0))
 
+    accumulated = []
     for _ in range(accumulations):
         idle()
         length = rng.choice([1, 1, 2, rng.randint(1, max_macs)])
@@ -94,14 +95,24 @@ def _random_run(dut, rng, *, accumulations, max_macs=30, max_gap=3):
         for n in range(length):
             if n:
                 idle()
-            mac = operands.cycle(valid=1, first=int(n == 0), last=int(n == length - 1))
             if n == 0:
-                load = mac["load"]
-                start = mac["acc_in"] if load else [0] * dut.pes
+                first = len(cycles)
+            mac = operands.cycle(valid=1, first=int(n == 0), last=int(n == length - 1))
             cycles.append(mac)
             macs.append(mac)
-        results.append((len(cycles) - 1, _expected_sums(dut, macs, start)))
+        accumulated.append((first, len(cycles) - 1, macs))
+    cycles += [operands.cycle(valid=0) for _ in range(dut.acc_in_delay)]
+    for first, last, macs in accumulated:
+        results.append((last, _expected_sums(dut, macs, _start(dut, cycles, first))))
     return cycles, results
+
+
+def _start(dut, cycles, first):
+    """The starting sums of the accumulation whose first MAC is ``cycles[first]``: the
+    ``acc_in`` of the cycle ``acc_in_delay`` later, if it loads."""
+    if not cycles[first]["load"]:
+        return [0] * dut.pes
+    return cycles[first + dut.acc_in_delay]["acc_in"]
 
 
 def _simulate(dut, cycles):
@@ -166,10 +177,10 @@ def test_one_mac_accumulations_back_to_back(width):
     operands = _Operands(rng, dut)
     cycles, results = [], []
     for _ in range(24):
-        mac = operands.cycle(valid=1, first=1, last=1)
-        cycles.append(mac)
-        start = mac["acc_in"] if mac["load"] else [0] * dut.pes
-        results.append((len(cycles) - 1, _expected_sums(dut, [mac], start)))
+        cycles.append(operands.cycle(valid=1, first=1, last=1))
+    cycles += [operands.cycle(valid=0) for _ in range(dut.acc_in_delay)]
+    for n in range(24):
+        results.append((n, _expected_sums(dut, [cycles[n]], _start(dut, cycles, n))))
     check_sums(dut, cycles, results)
 
 
@@ -205,7 +216,7 @@ def test_padding_ignores_the_inputs():
     operands = _Operands(rng, dut, extremes=1)
     macs = [operands.cycle(valid=1, first=int(n == 0), last=int(n == 9), input_mask=0)
             for n in range(10)]
-    start = macs[0]["acc_in"] if macs[0]["load"] else [0] * dut.pes
+    start = _start(dut, macs, 0)
     assert _expected_sums(dut, macs, start) == start
     check_sums(dut, macs, [(9, start)])
 

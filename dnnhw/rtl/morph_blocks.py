@@ -611,8 +611,14 @@ class BlocksEngine(wiring.Component):
                                     & (entry.as_unsigned() < self._psum_entries))
         load = Signal()
         m.d.comb += load.eq(self.load != 0)
-        m.d.comb += [self.bank_raddr.eq(entry),
-                     self.bank_re.eq(valid & block_first & load & any_pe & entry_ok)]
+        # The read is made PeArray.ACC_IN_DELAY cycles late, so that its data arrives in
+        # the PEs' accumulate stage (they sample acc_in there: no registers carry it).
+        entry_bits = _bits(self._psum_entries)
+        bank_read = Signal()
+        m.d.comb += bank_read.eq(valid & block_first & load & any_pe & entry_ok)
+        late = delay_line(m, Cat(entry[:entry_bits], bank_read), PeArray.ACC_IN_DELAY,
+                          "bank_read", reset=True)
+        m.d.comb += [self.bank_raddr.eq(late[:entry_bits]), self.bank_re.eq(late[-1])]
 
         err_now = Signal()
         m.d.comb += err_now.eq(Cat(*input_errors, *weight_errors,
@@ -634,7 +640,7 @@ class BlocksEngine(wiring.Component):
             self.input_reads.eq(Mux(row_read, popcount(h_read, hp) * popcount(w_read, wp),
                                     0)),
             self.weight_reads.eq(Mux(valid & any_pos, nk, 0)),
-            self.psum_reads.eq(Mux(self.bank_re, block_pes, 0)),
+            self.psum_reads.eq(Mux(bank_read, block_pes, 0)),
         ]
 
         # ---- stage D: the data is back; into the PEs
@@ -659,7 +665,6 @@ class BlocksEngine(wiring.Component):
         ]
 
         # ---- the drain: PeArray.LATENCY cycles after stage D, the block's entry and mask
-        entry_bits = _bits(self._psum_entries)
         drain_info = Signal(entry_bits + 1 + kp + hp + wp)
         m.d.comb += drain_info.eq(Cat(entry[:entry_bits], entry_ok, k_ok, h_ok, w_ok))
         drained = delay_line(m, drain_info, self.OVERHEAD, "drain")

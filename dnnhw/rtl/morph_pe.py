@@ -32,9 +32,11 @@ class PeArray(wiring.Component):
     same cycle for a one-MAC accumulation); the next may start in the cycle after
     ``last``, and ``valid`` may be low for any number of cycles within one. Its first MAC
     starts each accumulator from its ``acc_in`` lane if ``load`` is high, else from zero;
-    ``load`` and ``acc_in`` are sampled with that MAC, and the array carries them to the
-    accumulate stage itself. :attr:`latency` cycles after the ``last`` MAC, ``acc_valid``
-    is high for one cycle with every PE's sum on ``acc_out``.
+    ``load`` is sampled with that MAC, ``acc_in`` :attr:`acc_in_delay` cycles after it, in
+    the accumulate stage, so that the starting sums need no registers of their own on the
+    way (a caller reading them from a block RAM reads that much later).
+    :attr:`latency` cycles after the ``last`` MAC, ``acc_valid`` is high for one cycle
+    with every PE's sum on ``acc_out``.
 
     Accumulators wrap modulo ``2 ** acc_width`` (two's complement): the caller sizes
     ``acc_width`` so that no sum it needs overflows.
@@ -70,7 +72,8 @@ class PeArray(wiring.Component):
     load : In(1)
         With ``valid & first``: start from ``acc_in`` instead of zero.
     acc_in : In(ArrayLayout(signed(acc_width), kp * hp * wp))
-        The starting sums, sampled with ``valid & first & load``.
+        The starting sums, sampled :attr:`acc_in_delay` cycles after ``valid & first &
+        load``.
     acc_valid : Out(1)
         High for one cycle, :attr:`latency` cycles after each ``valid & last`` cycle.
     acc_out : Out(ArrayLayout(signed(acc_width), kp * hp * wp))
@@ -80,6 +83,8 @@ class PeArray(wiring.Component):
     #: Cycles from a ``valid & last`` cycle to its ``acc_valid``: the operand, product
     #: and accumulator registers.
     LATENCY = 3
+    #: Cycles from a ``first`` MAC to the cycle its ``acc_in`` is sampled.
+    ACC_IN_DELAY = LATENCY - 1
 
     def __init__(self, *, kp=2, hp=2, wp=2, width=16, acc_width=48):
         check_int("kp", kp, 1, 16)
@@ -152,6 +157,11 @@ class PeArray(wiring.Component):
         parameter."""
         return self.LATENCY
 
+    @property
+    def acc_in_delay(self):
+        """Cycles from a ``valid & first`` cycle to the one that samples ``acc_in``."""
+        return self.ACC_IN_DELAY
+
     # --- the hardware ---------------------------------------------------------------------
 
     def elaborate(self, platform):
@@ -163,9 +173,7 @@ class PeArray(wiring.Component):
         valid_a = delay_line(m, self.valid, 2, "valid", reset=True)
         first_a = delay_line(m, self.first, 2, "first")
         last_a = delay_line(m, self.last, 2, "last")
-        start = Signal(self.acc_layout)
-        m.d.comb += start.eq(Mux(self.load, self.acc_in, 0))
-        start_a = delay_line(m, start, 2, "start")
+        load_a = delay_line(m, self.load, 2, "load")
 
         # O: the operands, one register per lane, shared by the PEs the lane feeds. A
         # padding tap is zeroed here, once per position rather than once per PE.
@@ -189,7 +197,7 @@ class PeArray(wiring.Component):
                 # A: the accumulator, which is also the output; it wraps by truncation.
                 acc = self.acc_out[pe]
                 base = Signal(acc_shape, name=f"base_a{pe}")
-                m.d.comb += base.eq(Mux(first_a, start_a[pe], acc))
+                m.d.comb += base.eq(Mux(first_a, Mux(load_a, self.acc_in[pe], 0), acc))
                 with m.If(valid_a):
                     m.d.sync += acc.eq(base + product)
         return m
