@@ -39,13 +39,14 @@ class Param:
     -------
     name : str
         Keyword argument of the component's constructor.
-    default : int, bool or str
+    default : int, bool, str or None
     choices : tuple
-        Every legal value; for integers, a ``range`` is accepted.
+        Every legal value; for integers, a ``range`` is accepted. A parameter whose
+        default is None takes ``none`` or an integer on the command line.
     doc : str
     """
     name: str
-    default: int | bool | str
+    default: int | bool | str | None
     choices: tuple | range
     doc: str = ""
 
@@ -64,7 +65,9 @@ class Param:
             elif not isinstance(text, bool):
                 raise ParameterError(
                     f"parameter '{self.name}' must be true or false, got {text!r}")
-        elif isinstance(self.default, int) and isinstance(text, str):
+        elif self.default is None and isinstance(text, str) and text.lower() == "none":
+            value = None
+        elif (self.default is None or isinstance(self.default, int)) and isinstance(text, str):
             try:
                 value = int(text, 0)
             except ValueError:
@@ -303,6 +306,11 @@ _MORPH_PARAMS = (
     Param("l1_psum_entries", 64, range(1, (1 << 16) + 1),
           "entries of each PE's partial-sum bank"),
     Param("addr_width", 16, range(8, 31), "memory word address bits"),
+    Param("value_width", 32, range(16, 33),
+          "sequencer register bits (the loader checks a layer's values fit)"),
+    Param("index_width", 8, range(2, 13), "tile index bits (tiles per dimension)"),
+    Param("coord_width", None, (None, *range(8, 33)),
+          "tap coordinate bits (None: value_width; the loader checks a layer's sides)"),
     Param("multiplier", "dsp", ("dsp", "serial"), "the sequencer's multiplier"),
     Param("l2_spram", False, (False, True), "L2 banks single-port, in the UP5K's SPRAM"),
 )

@@ -29,11 +29,12 @@ def small_array(**changes):
 
 
 def run_array(array, layer, mapping, *, latency=4, seed=0, memory_kwargs=None,
-              tamper=None):
+              tamper=None, checked=True):
     """Run one layer: (outputs, expected, counters, model counts, status, memory).
-    ``tamper(config)`` may spoil the configuration before it is written."""
+    ``tamper(config)`` may spoil the configuration before it is written; ``checked=False``
+    skips the loader's checks."""
     shape = shape_of(array)
-    config = configure(layer, mapping, shape)
+    config = configure(layer, mapping, shape, checked=checked)
     if tamper is not None:
         tamper(config)
     place = layout(layer)
@@ -66,6 +67,7 @@ def run_array(array, layer, mapping, *, latency=4, seed=0, memory_kwargs=None,
         values = []
         for i in range(len(COUNTERS)):
             ctx.set(array.counter_addr, i)
+            await ctx.tick()                    # the counters are a block RAM
             values.append(ctx.get(array.counter_data))
         status.update(done=ctx.get(array.done), error=ctx.get(array.error),
                       error_code=ERRORS[ctx.get(array.error_code)], counters=values)
@@ -114,6 +116,28 @@ def test_layer_matches_convolution_and_model(name, layer, mapping, l2_spram):
     memory.check_idle()
 
 
+# A single row of 126 or 136 outputs: its columns need 8 or 9 bits of coordinates.
+def _row(side):
+    return (Layer(C=1, F=1, H=1, W=side, K=1, T=1, R=1, S=3, padding=(0, 0, 1)),
+            Mapping("KCFHW", "KCFHW", (1, 1, 1, 1, side), (1, 1, 1, 1, 32), (1, 1, 2),
+                    (1, 1, 1), (1, 1, 1)))
+
+
+def test_narrow_coordinates_are_exact_up_to_the_loader_bound():
+    array = small_array(coord_width=8, value_width=16)
+    y, expected, counters, model, status, _ = run_array(array, *_row(126))
+    assert status["done"] and np.array_equal(y, expected)
+    assert counters["macs"] == model.macs
+    # Two columns more and the loader refuses; run anyway, the padding is misjudged.
+    with pytest.raises(morph.MappingError, match="need 9 bits .* computes them in 8 "
+                                                 "\\(coord_width\\)"):
+        configure(*_row(136), shape_of(array))
+    y, expected, *_ = run_array(array, *_row(136), checked=False)
+    assert not np.array_equal(y, expected)
+    y, expected, *_ = run_array(small_array(coord_width=9, value_width=16), *_row(136))
+    assert np.array_equal(y, expected)
+
+
 def test_a_bad_order_is_refused_at_start():
     def swap(config):
         config["order1"] = "KKFHW"        # not a permutation
@@ -132,3 +156,20 @@ def test_an_address_outside_the_memory_stops_the_layer_without_hanging():
     assert status["error"] and not status["done"]
     assert status["error_code"] == "dram"
     memory.check_idle()                   # every request it made was completed
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    ({"kp": 0}, ValueError, "kp must be in 1..16, got 0"),
+    ({"width": 12}, ValueError, "width must be 8 or 16, got 12"),
+    ({"acc_width": 20}, ValueError, "acc_width must be at least 24 for 8 channels of 3\\^3 taps"),
+    ({"l2_bank_words": 300}, ValueError, "l2_bank_words must be a power of two, got 300"),
+    ({"value_width": 15}, ValueError, "value_width must be in 16..32, got 15"),
+    ({"value_width": 16, "l2_banks": 2, "l2_bank_words": 32768}, ValueError,
+     "value_width must exceed the L2's 16 address bits \\(65536 words\\), got 16"),
+    ({"multiplier": "booth"}, ValueError, "multiplier must be one of dsp, serial, got 'booth'"),
+    ({"l2_spram": 1}, TypeError, "l2_spram must be"),
+    ({"addr_width": 7}, ValueError, "addr_width must be in 8..30, got 7"),
+])
+def test_bad_parameters_name_the_range(changes, error, message):
+    with pytest.raises(error, match=message):
+        small_array(**changes)

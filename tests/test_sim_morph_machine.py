@@ -11,8 +11,9 @@ import pytest
 from dnnhw.golden import morph
 from dnnhw.golden.morph import Layer, Mapping, MappingError
 from dnnhw.golden.morph_walk import _reference_conv
-from dnnhw.rtl.morph_program import sequencer_program
-from dnnhw.sim.morph_loader import ArrayShape, array_hardware, check, configure, layout
+from dnnhw.rtl.morph_program import CONFIG, sequencer_program
+from dnnhw.sim.morph_loader import (ArrayShape, array_hardware, check, configure, layout,
+                                    register_bits)
 from dnnhw.sim.morph_machine import Machine
 
 from morph_cases import dram_image, hand_cases, random_array_case
@@ -121,7 +122,9 @@ ROOMY = ArrayShape(l2_banks=3, l2_bank_words=1024)
     (dataclasses.replace(ROOMY, addr_width=6), _mapping(), LAYER,
      "the layer's tensors take 408 words, the memory port addresses 64"),
     (dataclasses.replace(ROOMY, max_trips=1), _mapping(), LAYER,
-     "the tiles along F take 2 steps, the sequencer counts at most 1"),
+     r"the tiles along F take 2 steps, the sequencer counts at most 1 \(index_width\)"),
+    (dataclasses.replace(ROOMY, max_trips=2), _mapping(), dataclasses.replace(LAYER, N=3),
+     "the images take 3 steps, the sequencer counts at most 2"),
     (dataclasses.replace(ROOMY, max_row=4), _mapping(), LAYER,
      "a DRAM row of 27 words is longer than the memory port's bursts \\(4 words\\)"),
     (dataclasses.replace(ROOMY, l2_bank_words=16), _mapping(), LAYER,
@@ -132,3 +135,29 @@ def test_loader_refuses_what_does_not_fit(shape, mapping, layer, message):
     assert check(layer, mapping, shape)
     with pytest.raises(MappingError, match=message):
         configure(layer, mapping, shape)
+
+
+
+def test_register_width_check_is_tight():
+    """The loader's register check: at the bits it finds the layer runs exactly as with
+    32-bit registers; a bit fewer is refused, naming both widths."""
+    layer = Layer(C=3, F=4, H=40, W=40, K=4, padding=1)
+    mapping = _mapping(l2_tile=(4, 3, 4, 10, 40), l1_tile=(2, 1, 1, 5, 10))
+    shape = dataclasses.replace(ROOMY, l2_bank_words=8192, l1_input_words=1024,
+                                l1_psum_entries=64)
+    bits = register_bits(layer, mapping, shape)
+    assert bits == 17             # 45,124 words of tensors, positive in two's complement
+    assert_matches_model(*run_layer(layer, mapping,
+                                    dataclasses.replace(shape, value_width=bits)))
+    with pytest.raises(MappingError, match="the layer needs 17-bit registers \\(its 45124 "
+                                           "words .*, the array's are 16 bits"):
+        configure(layer, mapping, dataclasses.replace(shape, value_width=16))
+
+
+def test_machine_reports_the_widest_register_value():
+    config = configure(LAYER, _mapping(), ROOMY)
+    machine = Machine.for_shape(PROGRAM, ROOMY, value_width=64)
+    machine.run(config, None)
+    # At least the configuration's largest register (the partial sums' L2 region, 2048).
+    assert config["l2_psums"] == max(config[name] for name in CONFIG) == 2048
+    assert machine.widest >= 13

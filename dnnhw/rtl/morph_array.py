@@ -19,6 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_bool, check_int
+from .counter_bank import CounterBank
 from .morph_blocks import BlocksEngine
 from .morph_dram import DramEngine
 from .morph_l2l1 import L2L1Engine
@@ -61,6 +62,16 @@ class MorphArray(wiring.Component):
         PE's partial-sum bank.
     addr_width : int
         Bits of a memory word address.
+    value_width : int
+        Bits of the sequencer's registers and of the job registers, 16 to 32: addresses,
+        sizes and strides. The loader proves a layer's values fit
+        (:func:`dnnhw.sim.morph_loader.check`); 16 bits address 32 Ki words.
+    index_width : int
+        Bits of a tile index, 2 to 12: up to ``2 ** index_width`` tiles along each
+        dimension at each level, and images.
+    coord_width : int or None
+        Bits the taps' frame, row and column are computed in, 8 to ``value_width``
+        (default ``value_width``); the loader checks a layer's sides and padding fit.
     multiplier : str
         The sequencer's multiplier, ``"dsp"`` or ``"serial"``.
     l2_spram : bool
@@ -74,26 +85,29 @@ class MorphArray(wiring.Component):
         Register writes (addresses of :data:`~.morph_program.CONFIG` in the program's
         register map), ``ADDRESS_ORDER2`` / ``ADDRESS_ORDER1`` (loop orders, three bits
         per loop, outermost first) and ``ADDRESS_START``. Not ready while a layer runs.
-    busy, done, error : Out(1)
-        ``done`` and ``error`` hold until the next ``START``.
+    busy : Out(1)
+        A layer runs.
+    done, error : Out(1)
+        The layer finished, or stopped; each rises once the counters hold the layer's
+        counts (a few dozen cycles after the last job, :class:`~.counter_bank.CounterBank`)
+        and holds until the next ``START``.
     error_code : Out(range(len(ERRORS)))
     mem_req, mem_wdata : Out(stream), mem_rdata : In(stream)
         The memory port (``docs/morph-array.md``, *Ports*).
     counter_addr : In(range(len(COUNTERS))), counter_data : Out(48)
+        After ``done`` or ``error``: ``counter_data`` is the counter ``counter_addr``
+        named in the previous cycle (the counters are a block RAM).
     """
 
-    VALUE_WIDTH = 32
     COUNTER_WIDTH = 48
     #: Bits of a request's length: rows of up to 4095 words.
     LENGTH_WIDTH = 12
-    #: Bits of a tile index: up to 256 tiles along a dimension, at each level.
-    INDEX_WIDTH = 8
-    MAX_TRIPS = 1 << INDEX_WIDTH
 
     def __init__(self, *, kp=2, hp=2, wp=2, width=16, max_channels=512, max_kernel=3,
                  acc_width=None, l2_banks=4, l2_bank_words=8192, l1_input_words=1024,
                  l1_weight_words=1024, l1_psum_entries=256, addr_width=24,
-                 multiplier="dsp", l2_spram=False):
+                 value_width=32, index_width=8, coord_width=None, multiplier="dsp",
+                 l2_spram=False):
         self._kp = check_int("kp", kp, 1, 16)
         self._hp = check_int("hp", hp, 1, 16)
         self._wp = check_int("wp", wp, 1, 16)
@@ -119,6 +133,14 @@ class MorphArray(wiring.Component):
         self._l1_weight_words = check_int("l1_weight_words", l1_weight_words, 1, 1 << 16)
         self._l1_psum_entries = check_int("l1_psum_entries", l1_psum_entries, 1, 1 << 16)
         self._addr_width = check_int("addr_width", addr_width, 8, 30)
+        self._value_width = check_int("value_width", value_width, 16, 32)
+        self._index_width = check_int("index_width", index_width, 2, 12)
+        if coord_width is None:
+            coord_width = value_width
+        self._coord_width = check_int("coord_width", coord_width, 8, value_width)
+        if self._l2_address_bits >= value_width:
+            raise ValueError(f"value_width must exceed the L2's {self._l2_address_bits} "
+                             f"address bits ({self.l2_words} words), got {value_width}")
         if multiplier not in MULTIPLIERS:
             raise ValueError(f"multiplier must be one of {', '.join(MULTIPLIERS)}, "
                              f"got {multiplier!r}")
@@ -128,7 +150,7 @@ class MorphArray(wiring.Component):
         self._program = sequencer_program()
         super().__init__({
             "config": In(stream.Signature(data.StructLayout({
-                "addr": 8, "data": signed(self.VALUE_WIDTH)}))),
+                "addr": 8, "data": signed(value_width)}))),
             "busy": Out(1),
             "done": Out(1),
             "error": Out(1),
@@ -153,6 +175,14 @@ class MorphArray(wiring.Component):
     l1_weight_words = property(lambda self: self._l1_weight_words)
     l1_psum_entries = property(lambda self: self._l1_psum_entries)
     addr_width = property(lambda self: self._addr_width)
+    value_width = property(lambda self: self._value_width)
+    index_width = property(lambda self: self._index_width)
+    coord_width = property(lambda self: self._coord_width)
+
+    @property
+    def max_trips(self):
+        """The most tiles along a dimension (and images) the sequencer steps."""
+        return 1 << self._index_width
     l2_spram = property(lambda self: self._l2_spram)
     program = property(lambda self: self._program)
 
@@ -162,11 +192,24 @@ class MorphArray(wiring.Component):
 
     @property
     def mul_cycles(self):
-        return 2 if self._multiplier == "dsp" else 1 + self.VALUE_WIDTH
+        return 2 if self._multiplier == "dsp" else 1 + self._value_width
+
+    @property
+    def layer_bits(self):
+        """The layer registers the engines read in few bits (checked against the built
+        block and kernel first, and otherwise used in those bits only): the kernel
+        sides and the run-time block."""
+        return {"T": self._max_kernel.bit_length(), "R": self._max_kernel.bit_length(),
+                "S": self._max_kernel.bit_length(), "Kp": self._kp.bit_length(),
+                "Hp": self._hp.bit_length(), "Wp": self._wp.bit_length()}
 
     @property
     def l2_words(self):
         return self._l2_banks * self._l2_bank_words
+
+    @property
+    def _l2_address_bits(self):
+        return max(4, (self.l2_words - 1).bit_length())
 
     # ---- the hardware ---------------------------------------------------------------
     def elaborate(self, platform):
@@ -175,14 +218,15 @@ class MorphArray(wiring.Component):
         pes = kp * hp * wp
         positions = hp * wp
         word = self._acc_width
-        vw = self.VALUE_WIDTH
-        l2_addr_width = max(4, (self.l2_words - 1).bit_length())
+        vw = self._value_width
+        l2_addr_width = self._l2_address_bits
         bank_bits = (self._l2_bank_words - 1).bit_length()
 
         m.submodules.sequencer = seq = MorphSequencer(program=self._program,
                                                       value_width=vw,
-                                                      index_width=self.INDEX_WIDTH,
-                                                      multiplier=self._multiplier)
+                                                      index_width=self._index_width,
+                                                      multiplier=self._multiplier,
+                                                      layer_bits=self.layer_bits)
         m.submodules.dram = dram = DramEngine(value_width=vw, addr_width=self._addr_width,
                                               length_width=self.LENGTH_WIDTH,
                                               l2_addr_width=l2_addr_width,
@@ -194,7 +238,8 @@ class MorphArray(wiring.Component):
         m.submodules.blocks = blocks = BlocksEngine(
             kp=kp, hp=hp, wp=wp, width=self._width, acc_width=word, value_width=vw,
             l1_input_words=self._l1_input_words, l1_weight_words=self._l1_weight_words,
-            psum_entries=self._l1_psum_entries, max_taps=self._max_kernel)
+            psum_entries=self._l1_psum_entries, max_taps=self._max_kernel,
+            coord_width=self._coord_width)
 
         # ---- configuration ----------------------------------------------------------
         order2 = Signal(data.ArrayLayout(unsigned(3), len(DIMS)))
@@ -213,19 +258,21 @@ class MorphArray(wiring.Component):
                          for d in range(len(DIMS)))).all()
 
         start = Signal()
+        # What ended the layer; `done` and `error` wait for the counters to settle.
+        finished, failed = Signal(), Signal()
         with m.If(take & (addr == ADDRESS_ORDER2)):
             m.d.sync += order2.eq(value[:3 * len(DIMS)])
         with m.If(take & (addr == ADDRESS_ORDER1)):
             m.d.sync += order1.eq(value[:3 * len(DIMS)])
         with m.If(take & (addr == ADDRESS_START)):
-            m.d.sync += [self.done.eq(0), self.error.eq(0), self.error_code.eq(0)]
+            m.d.sync += [finished.eq(0), failed.eq(0), self.error_code.eq(0)]
             with m.If(permutation(order2) & permutation(order1)):
                 m.d.comb += start.eq(1)
             with m.Else():
-                m.d.sync += [self.error.eq(1), self.error_code.eq(ERRORS.index("order"))]
+                m.d.sync += [failed.eq(1), self.error_code.eq(ERRORS.index("order"))]
         m.d.comb += seq.start.eq(start)
         with m.If(seq.done):
-            m.d.sync += self.done.eq(1)
+            m.d.sync += finished.eq(1)
 
         # ---- jobs -------------------------------------------------------------------
         runs = list(RUNS)
@@ -278,9 +325,9 @@ class MorphArray(wiring.Component):
         # ---- errors stop the layer ----------------------------------------------------
         for source, flag in (("divide", seq.error), ("dram", dram.error),
                              ("l2_l1", l2l1.error), ("blocks", blocks.error)):
-            with m.If(flag & ~self.error):
-                m.d.sync += [self.error.eq(1), self.error_code.eq(ERRORS.index(source))]
-        m.d.comb += seq.abort.eq(self.error)
+            with m.If(flag & ~failed):
+                m.d.sync += [failed.eq(1), self.error_code.eq(ERRORS.index(source))]
+        m.d.comb += seq.abort.eq(failed)
 
         # ---- the memory port ----------------------------------------------------------
         wiring.connect(m, dram.mem_req, wiring.flipped(self.mem_req))
@@ -368,38 +415,38 @@ class MorphArray(wiring.Component):
         m.d.comb += l2l1.bank_rdata.eq(Array(bank_data)[bank_read])
 
         # ---- counters -----------------------------------------------------------------
-        counters = {name: Signal(self.COUNTER_WIDTH, name=f"count_{name.replace('.', '_')}")
-                    for name in COUNTERS}
-        with m.If(start):
-            for counter in counters.values():
-                m.d.sync += counter.eq(0)
-        with m.Else():
-            increments = {name: [] for name in COUNTERS}
-            for i, r in enumerate(runs):
-                _, kind, operand = RUNS[r]
-                if kind == "blocks":
-                    continue
-                src, dst = {"dram_read": ("dram", "l2"), "dram_write": ("l2", "dram"),
-                            "l2_l1": ("l2", "l1"), "l1_l2": ("l1", "l2")}[kind]
-                beat = dram.beat if kind in dram_kinds else l2l1.beat
-                moved = beat & (current == i)
-                increments[f"{src}.{operand}.reads"].append(moved)
-                increments[f"{dst}.{operand}.writes"].append(moved)
-            increments["l1.inputs.reads"].append(blocks.input_reads)
-            increments["l1.weights.reads"].append(blocks.weight_reads)
-            increments["l1.psums.reads"].append(blocks.psum_reads)
-            increments["l1.psums.writes"].append(blocks.psum_writes)
-            increments["macs"].append(blocks.macs)
-            increments["cycles"].append(running)
-            increments["compute_cycles"].append(blocks.computing)
-            increments["stall_cycles"].append(dram.waiting)
-            for name, terms in increments.items():
-                if not terms:      # a movement no job makes (weights are never written back)
-                    continue
-                total = terms[0]
-                for term in terms[1:]:
-                    total = total + term
-                m.d.sync += counters[name].eq(counters[name] + total)
-        m.d.comb += self.counter_data.eq(
-            Array(counters[name] for name in COUNTERS)[self.counter_addr])
+        # Each counter's terms this cycle, with the most each can be.
+        terms = {name: [] for name in COUNTERS}
+        for i, r in enumerate(runs):
+            _, kind, operand = RUNS[r]
+            if kind == "blocks":
+                continue
+            src, dst = {"dram_read": ("dram", "l2"), "dram_write": ("l2", "dram"),
+                        "l2_l1": ("l2", "l1"), "l1_l2": ("l1", "l2")}[kind]
+            beat = dram.beat if kind in dram_kinds else l2l1.beat
+            moved = beat & (current == i)
+            terms[f"{src}.{operand}.reads"].append((moved, 1))
+            terms[f"{dst}.{operand}.writes"].append((moved, 1))
+        terms["l1.inputs.reads"].append((blocks.input_reads, positions))
+        terms["l1.weights.reads"].append((blocks.weight_reads, kp))
+        terms["l1.psums.reads"].append((blocks.psum_reads, pes))
+        terms["l1.psums.writes"].append((blocks.psum_writes, pes))
+        terms["macs"].append((blocks.macs, pes))
+        terms["cycles"].append((running, 1))
+        terms["compute_cycles"].append((blocks.computing, 1))
+        terms["stall_cycles"].append((dram.waiting, 1))
+        # A movement no job makes (weights are never written back) counts nothing.
+        m.submodules.counters = bank = CounterBank(
+            max_increments=[max(1, sum(most for _, most in terms[name])) for name in COUNTERS],
+            width=self.COUNTER_WIDTH)
+        for i, name in enumerate(COUNTERS):
+            total = 0
+            for term, _ in terms[name]:
+                total = total + term
+            m.d.comb += bank.increments[f"c{i}"].eq(total)
+        m.d.comb += [bank.clear.eq(start), bank.read_addr.eq(self.counter_addr),
+                     self.counter_data.eq(bank.read_data)]
+        # Nothing counts once the sequencer and its jobs have stopped, so settled holds.
+        quiet = bank.settled & ~running & ~seq.job_busy
+        m.d.comb += [self.done.eq(finished & quiet), self.error.eq(failed & quiet)]
         return m

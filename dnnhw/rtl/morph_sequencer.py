@@ -76,6 +76,10 @@ class MorphSequencer(wiring.Component):
         Bits of a tile index, 1 to 12 (at most ``2 ** index_width`` tiles per dimension).
     multiplier : str
         One of :data:`MULTIPLIERS`.
+    layer_bits : dict of str to int, optional
+        Members of :data:`LAYER` the engines only read in a few low bits (and test for
+        being larger): ``{name: k}`` keeps ``k`` bits of the value and one more, set when
+        any higher bit is (see ``layer``), instead of ``value_width``.
 
     Members
     -------
@@ -103,15 +107,25 @@ class MorphSequencer(wiring.Component):
         while the job runs). The members of a window a job does not have (``e0..e2`` of
         the L2-L1 transfers of inputs and weights) hold stale values.
     layer : Out(StructLayout({name: signed(value_width) for name in LAYER}))
-        The registers of :data:`LAYER`, always current.
+        The registers of :data:`LAYER`, always current; a member of ``layer_bits`` is its
+        low ``k`` bits, with bit ``k`` set if any higher bit of the register is (so it
+        is zero, below ``2 ** k``, or equal to a value below ``2 ** k`` exactly when the
+        register is).
     error : Out(1)
         A ``cdiv`` by a number below 1 (one cycle, the ``cdiv``'s first; its result is
         then meaningless).
     """
 
-    def __init__(self, *, program, value_width=32, index_width=8, multiplier="dsp"):
+    def __init__(self, *, program, value_width=32, index_width=8, multiplier="dsp",
+                 layer_bits=None):
         self._program = program
         self._value_width = check_int("value_width", value_width, 16, 32)
+        layer_bits = dict(layer_bits or {})
+        for name, bits in layer_bits.items():
+            if name not in LAYER:
+                raise ValueError(f"layer_bits names {name!r}, not one of {', '.join(LAYER)}")
+            check_int(f"layer_bits[{name!r}]", bits, 1, value_width - 1)
+        self._layer_bits = layer_bits
         self._index_width = check_int("index_width", index_width, 1, 12)
         if multiplier not in MULTIPLIERS:
             raise ValueError(f"multiplier must be one of {', '.join(MULTIPLIERS)}, "
@@ -273,7 +287,16 @@ class MorphSequencer(wiring.Component):
         trips2 = {d: Signal(iw + 1, name=f"trips2_{d}") for d in DIMS}
         trips1 = {d: Signal(iw + 1, name=f"trips1_{d}") for d in DIMS}
         trips_n = Signal(iw + 1)
-        shadows = [(names[name], getattr(self.layer, name)) for name in LAYER]
+        shadows = []
+        for name in LAYER:
+            if name in self._layer_bits:
+                bits = self._layer_bits[name]
+                narrow = Signal(bits + 1, name=f"layer_{name}")
+                m.d.comb += getattr(self.layer, name).eq(narrow)
+                with m.If(we & (waddr == names[name])):
+                    m.d.sync += narrow.eq(Cat(wdata[:bits], wdata[bits:].any()))
+            else:
+                shadows.append((names[name], getattr(self.layer, name)))
         shadows += [(names[f"trips2_{d}"], trips2[d]) for d in DIMS]
         shadows += [(names[f"l2.trips_{d}"], trips1[d]) for d in DIMS]
         shadows.append((names["N"], trips_n))
@@ -436,7 +459,8 @@ class MorphSequencer(wiring.Component):
             holds = [i for i, run in enumerate(runs) if member < len(JOBS[RUNS[run][0]])]
             sources = {names[f"{RUNS[runs[i]][0]}.{JOBS[RUNS[runs[i]][0]][member]}"]
                        for i in holds}
-            layer = [name for name in LAYER if {names[name]} == sources]
+            layer = [name for name in LAYER if {names[name]} == sources
+                     and name not in self._layer_bits]
             if layer and names[layer[0]] not in written:
                 # Always the same layer value: its shadow, no flip-flops of its own.
                 m.d.comb += self.job.as_value()[bits].eq(getattr(self.layer, layer[0]))

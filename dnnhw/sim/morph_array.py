@@ -126,6 +126,7 @@ class _Host:
         for i in range(count):
             await RisingEdge(self.clk)
             self.dut.counter_addr.value = i
+            await RisingEdge(self.clk)          # the counters are a block RAM
             await ReadOnly()
             values.append(self.dut.counter_data.value.to_unsigned())
         await RisingEdge(self.clk)      # out of the read-only phase

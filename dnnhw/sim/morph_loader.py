@@ -9,7 +9,8 @@ configuration, after checking that it fits the buffers the array was built with.
     timing constants read off the sequencer program (``docs/morph-array.md``).
 :func:`check`, :func:`configure`
     Why a layer and mapping do not fit a build (the model's legality for the L2, the
-    array's own for the L1 and its registers), and the configuration registers.
+    array's own for the L1 and its registers: the program is run on the configuration to
+    find the widest value it makes), and the configuration registers.
 :func:`layout`
     Where the inputs, weights and outputs sit in the array's memory.
 """
@@ -21,9 +22,11 @@ from dnnhw.golden import morph
 from dnnhw.golden.morph import DIMS, Violation
 from dnnhw.rtl.morph_program import (ADDRESS_ORDER1, ADDRESS_ORDER2, ADDRESS_START, CONFIG,
                                      COUNTERS, sequencer_program, timing)
+from dnnhw.sim.morph_machine import Machine
 
 
-__all__ = ["ArrayShape", "array_hardware", "search_hardware", "check", "configure", "layout", "l2_regions",
+__all__ = ["ArrayShape", "array_hardware", "search_hardware", "check", "configure", "layout",
+           "l2_regions", "register_bits", "coord_bits",
            "config_writes", "counters_by_name", "shape_of", "resolve_mapping"]
 
 
@@ -44,6 +47,8 @@ class ArrayShape:
         Entries of each PE's partial-sum bank: the PE blocks of one L1 tile.
     value_width : int
         Bits of the sequencer's registers (addresses and sizes).
+    coord_width : int or None
+        Bits of a tap's coordinates (None: ``value_width``).
     mul_cycles : int
         Cycles of the sequencer's multiply.
     addr_width : int
@@ -60,6 +65,7 @@ class ArrayShape:
     l1_weight_words: int = 1024
     l1_psum_entries: int = 256
     value_width: int = 32
+    coord_width: int = None
     mul_cycles: int = 2
     addr_width: int = 24
     max_trips: int = 256
@@ -77,8 +83,9 @@ def shape_of(array):
                       l1_input_words=array.l1_input_words,
                       l1_weight_words=array.l1_weight_words,
                       l1_psum_entries=array.l1_psum_entries,
-                      value_width=array.VALUE_WIDTH, mul_cycles=array.mul_cycles,
-                      addr_width=array.addr_width, max_trips=array.MAX_TRIPS,
+                      value_width=array.value_width, coord_width=array.coord_width,
+                      mul_cycles=array.mul_cycles,
+                      addr_width=array.addr_width, max_trips=array.max_trips,
                       max_row=(1 << array.LENGTH_WIDTH) - 1)
 
 
@@ -157,18 +164,52 @@ def check(layer, mapping, shape):
     if total > 1 << shape.addr_width:
         out.append(Violation(f"the layer's tensors take {total} words, the memory port "
                              f"addresses {1 << shape.addr_width} ({shape.addr_width} bits)"))
-    trips = {d: math.ceil(layer.size(d) / t) for d, t in zip(DIMS, mapping.l2_tile)}
-    trips.update({f"{d} (L1)": math.ceil(t2 / t1) for d, t2, t1
+    trips = {"the images": layer.N}
+    trips.update({f"the tiles along {d}": math.ceil(layer.size(d) / t)
+                  for d, t in zip(DIMS, mapping.l2_tile)})
+    trips.update({f"the tiles along {d} (L1)": math.ceil(t2 / t1) for d, t2, t1
                   in zip(DIMS, mapping.l2_tile, mapping.l1_tile)})
-    for dim, count in trips.items():
+    for what, count in trips.items():
         if count > shape.max_trips:
-            out.append(Violation(f"the tiles along {dim} take {count} steps, the "
-                                 f"sequencer counts at most {shape.max_trips}"))
+            out.append(Violation(f"{what} take {count} steps, the sequencer counts at most "
+                                 f"{shape.max_trips} (index_width)"))
     longest = max(layer.taps, layer.W, layer.Wo)
     if longest > shape.max_row:
         out.append(Violation(f"a DRAM row of {longest} words is longer than the memory "
                              f"port's bursts ({shape.max_row} words)"))
+    if out:
+        return out
+    coordinates = coord_bits(layer)
+    available = shape.value_width if shape.coord_width is None else shape.coord_width
+    if coordinates > available:
+        out.append(Violation(f"the layer's taps reach coordinates that need {coordinates} "
+                             f"bits (its sides and padding), the array computes them in "
+                             f"{available} (coord_width)"))
+    needed = register_bits(layer, mapping, shape)
+    if needed > shape.value_width:
+        out.append(Violation(f"the layer needs {needed}-bit registers (its {total} words "
+                             f"of tensors and the values its program makes), the array's "
+                             f"are {shape.value_width} bits (value_width)"))
     return out
+
+
+def coord_bits(layer):
+    """Two's-complement bits that hold every tap coordinate of ``layer``: from minus the
+    padding to the side plus the padding, less one, along each of F, H, W (the blocks
+    engine computes an active position's taps in them exactly)."""
+    return max(max(side + pad - 1, pad).bit_length() + 1
+               for side, pad in zip((layer.F, layer.H, layer.W), layer.padding))
+
+
+def register_bits(layer, mapping, shape):
+    """The fewest register bits (``value_width``) that run ``mapping`` of ``layer``
+    exactly: every DRAM address positive in two's complement (the DRAM engine steps them
+    in register-wide arithmetic), and every value the program makes, found by running the
+    program alone with registers wide enough for anything. The engines' other sums are
+    checked against their buffers."""
+    machine = Machine.for_shape(sequencer_program(), shape, value_width=64)
+    machine.run(_registers(layer, mapping, shape), None)
+    return max(machine.widest, layout(layer)["words"].bit_length() + 1)
 
 
 def layout(layer):
@@ -184,14 +225,20 @@ def layout(layer):
             "words": inputs + weights + outputs}
 
 
-def configure(layer, mapping, shape):
+def configure(layer, mapping, shape, *, checked=True):
     """The configuration registers (every name of
     :data:`~dnnhw.rtl.morph_program.CONFIG`, plus ``order2`` and ``order1``) that run
     ``mapping`` of ``layer`` on ``shape``. Raises
-    :class:`~dnnhw.golden.morph.MappingError` with every reason it does not fit."""
-    violations = check(layer, mapping, shape)
+    :class:`~dnnhw.golden.morph.MappingError` with every reason it does not fit, unless
+    ``checked`` is false (to see what the array does with what the loader refuses)."""
+    violations = check(layer, mapping, shape) if checked else []
     if violations:
         raise morph.MappingError(violations)
+    return _registers(layer, mapping, shape)
+
+
+def _registers(layer, mapping, shape):
+    """The configuration of :func:`configure`, unchecked."""
     L = layer
     (sf, sh, sw), (pf, ph, pw) = L.stride, L.padding
     sizes = {d: L.size(d) for d in DIMS}

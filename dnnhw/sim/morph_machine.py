@@ -115,15 +115,20 @@ class Machine:
 
     # ---- values ---------------------------------------------------------------------
     def _wrap(self, value):
+        # The widest value the program has made so far, in two's-complement bits.
+        self.widest = max(self.widest, (value if value >= 0 else ~value).bit_length() + 1)
         value &= (1 << self.value_width) - 1
         return value - (1 << self.value_width) if value >> (self.value_width - 1) else value
 
     def run(self, config, dram, *, max_cycles=10**9):
         """Run one layer. ``config`` maps every name of :data:`CONFIG` to its value, plus
         ``order2`` and ``order1`` (permutations of ``"KCFHW"``); ``dram`` is a list of
-        ints (inputs, weights and outputs at their bases), updated in place. Returns the
-        counters (:func:`empty_counters`)."""
+        ints (inputs, weights and outputs at their bases), updated in place, or ``None``
+        to run the program alone (the engines move nothing and count nothing). Returns the
+        counters (:func:`empty_counters`); ``widest`` is then the most two's-complement
+        bits any register value took before it was wrapped to ``value_width``."""
         program = self.program
+        self.widest = 0
         reg = [0] * (max(program.registers.values()) + 1)
         names = program.registers
         for name in CONFIG:
@@ -250,7 +255,8 @@ class Machine:
         job = {name: value(f"{window}.{name}") for name in JOBS[window]}
         if self.on_job is not None:
             self.on_job(run, job, self, "before")
-        self._engine(run, window, kind, operand, job)
+        if self.dram is not None:
+            self._engine(run, window, kind, operand, job)
         if self.on_job is not None:
             self.on_job(run, job, self, "after")
 
