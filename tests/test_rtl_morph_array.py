@@ -147,6 +147,18 @@ def test_a_bad_order_is_refused_at_start():
     assert memory.requests == 0           # nothing started
 
 
+@pytest.mark.parametrize("name, value", [("S", 7), ("Kp", 6)])
+def test_a_kernel_or_block_beyond_the_build_stops_the_layer(name, value):
+    # The engines read these in two bits: 7 and 6 have those of 3 and 2, legal values, so
+    # only the sequencer's any-higher-bit flag lets the blocks engine see what they are.
+    def spoil(config):
+        config[name] = value
+    *_, status, memory = run_array(small_array(), *CASES[0][1:], tamper=spoil)
+    assert status["error"] and not status["done"]
+    assert status["error_code"] in ("blocks", "l2_l1")
+    memory.check_idle()
+
+
 def test_an_address_outside_the_memory_stops_the_layer_without_hanging():
     array = small_array()
 
