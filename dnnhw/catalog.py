@@ -83,15 +83,16 @@ class Param:
 @dataclass(frozen=True)
 class FlowConfig:
     """A parameter set the main job builds: simulated with the testbench (``sim``) and
-    synthesized for each of ``targets`` (with nextpnr's ``router``, ``None`` for the
-    target's default). ``tier`` is the smallest tier that builds it: ``"quick"`` configs
-    run in every ``dnnhw flow``, ``"full"`` ones only with ``--full``. ``testcase`` runs
-    only that cocotb test of the testbench (``None``: all of them), so that a long test
-    can wait for the full tier."""
+    synthesized for each of ``targets`` (with nextpnr's ``router`` and ``placer``,
+    ``None`` for the target's default). ``tier`` is the smallest tier that builds it:
+    ``"quick"`` configs run in every ``dnnhw flow``, ``"full"`` ones only with
+    ``--full``. ``testcase`` runs only that cocotb test of the testbench (``None``: all of
+    them), so that a long test can wait for the full tier."""
     params: dict
     targets: tuple = ()
     sim: bool = True
     router: str = None
+    placer: str = None
     tier: str = "full"
     testcase: str = None
 
@@ -316,13 +317,19 @@ _MORPH_PARAMS = (
 )
 
 # The quick tier simulates the default build on the layers of the testbench; the full tier
-# adds the RTL study (scaled C3D under Morph's and the fixed mapping), the ECP5 build, and
-# the largest array measured to route on the ECP5-85F (4 x 4 x 4 did not route in 45
-# minutes of router1; docs/morph-array.md, Sizes).
+# adds the RTL study (scaled C3D under Morph's and the fixed mapping), the ECP5 build, the
+# largest array measured to route on the ECP5-85F (4 x 4 x 4 did not route in 45 minutes
+# of router1) and the array that fits the UP5K: 2 PEs, the L2 in its SPRAM, 16-bit
+# registers. It packs into 96 % of the logic cells, where the SA placer cannot legalize
+# its carry chains; HeAP places it (docs/morph-array.md, Sizes).
+_UP5K_MORPH = {"kp": 2, "hp": 1, "wp": 1, "max_channels": 16, "l2_spram": True,
+               "l2_banks": 2, "l2_bank_words": 16384, "multiplier": "serial",
+               "value_width": 16, "index_width": 4, "coord_width": 10}
 _MORPH_FLOW = (
     FlowConfig({}, tier="quick", testcase="layers"),
     FlowConfig({}, ("ecp5-85f",), testcase="study"),
     FlowConfig({"kp": 4, "hp": 4, "wp": 2}, ("ecp5-85f",), sim=False),
+    FlowConfig(_UP5K_MORPH, ("ice40-up5k",), placer="heap", testcase="layers"),
 )
 
 

@@ -110,7 +110,7 @@ def cmd_synth(args):
     _check_target(args.target)
     try:
         qor = synthesize_core(core, params, args.target, build_root=args.build_dir,
-                              seed=args.seed, router=args.router)
+                              seed=args.seed, router=args.router, placer=args.placer)
     except DoesNotFit as error:
         # Not a usage error: the parameters are legal, the device is too small.
         print(f"dnnhw: {error}", file=sys.stderr)
@@ -201,7 +201,7 @@ def _add_job_options(p):
 def build_parser():
     from .bench import benchmarks, commands as bench_commands
     from .sim.runner import SIMULATORS
-    from .synth.build import ROUTERS
+    from .synth.build import PLACERS, ROUTERS
     parser = argparse.ArgumentParser(prog="dnnhw", description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", default="dnnhw.catalog:CORES", metavar="MODULE:NAME",
                         help="the catalog of cores (default: dnnhw's own)")
@@ -234,6 +234,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--router", choices=ROUTERS, help="nextpnr router (default router1; "
                    "router2 for large congested designs)")
+    p.add_argument("--placer", choices=PLACERS, help="nextpnr placer (default: the "
+                   "target's; heap legalizes carry chains in a nearly full UP5K)")
     p.add_argument("--json", help="write the QoR record to this file")
 
     p = sub.add_parser("flow", help="the main job: generate, verify and synthesize every "

@@ -209,13 +209,27 @@ def test_job_keys_follow_what_decides_the_result():
     assert synth.key(core, "d1") == synth.key(core, "d1")
     others = [Job("synth", "x", (("width", 8),), target="ice40-hx8k", seed=2),
               Job("synth", "x", (("width", 8),), target="ice40-up5k", seed=1),
-              Job("synth", "x", (("width", 8),), target="ice40-hx8k", seed=1, router="router2")]
+              Job("synth", "x", (("width", 8),), target="ice40-hx8k", seed=1, router="router2"),
+              Job("synth", "x", (("width", 8),), target="ice40-hx8k", seed=1, placer="heap")]
     keys = {synth.key(core, "d1"), synth.key(core, "d2")} | {j.key(core, "d1") for j in others}
-    assert len(keys) == 5
+    assert len(keys) == 6
+    # A job that sets no placer keeps the key it had before jobs could set one.
+    assert "placer" not in synth.to_dict() and others[-1].to_dict()["placer"] == "heap"
     with pytest.raises(ValueError, match="needs the design digest"):
         synth.key(core)
     with pytest.raises(ValueError, match="job kind must be one of"):
         Job("place", "x")
+
+
+def test_a_flow_config_placer_reaches_its_synth_job_and_build_dir():
+    from dnnhw.flow.tasks import synth_build_dir
+    core = Core(name="x", component="flowcat_a:Slice", params=(Param("width", 8, (8, 16)),),
+                summary="", golden="", testbench="dnnhw.sim.passthrough", report="flowcat",
+                flow=(FlowConfig({}, ("ice40-up5k",), sim=False, placer="heap", tier="quick"),))
+    (job,) = plan_flow((core,))
+    assert job.kind == "synth" and job.placer == "heap" and job.label.endswith("heap")
+    assert synth_build_dir(core, {"width": 8}, "ice40-up5k", placer="heap").name.endswith(
+        "-ice40-up5k-heap")
 
 
 def test_workers_are_bounded_by_cores_and_memory(monkeypatch):

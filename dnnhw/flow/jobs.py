@@ -66,6 +66,8 @@ class Job:
         seed (``synth``).
     router : str or None
         ``synth`` jobs: the nextpnr router, ``None`` for the target's default.
+    placer : str or None
+        ``synth`` jobs: the nextpnr placer, ``None`` for the target's default.
     analysis : str or None
         ``analysis`` jobs: ``"module:function"``.
     configs : tuple
@@ -80,6 +82,7 @@ class Job:
     target: str = None
     seed: int = None
     router: str = None
+    placer: str = None
     analysis: str = None
     configs: tuple = ()
     testcase: str = None
@@ -102,17 +105,18 @@ class Job:
         what = " ".join(f"{k}={v}" for k, v in self.params)
         extra = {"sim": [self.simulator, self.testcase], "synth": [self.target,
                                                     f"seed {self.seed}" if self.seed not in (None, 1) else None,
-                                                    self.router],
+                                                    self.router, self.placer],
                  "analysis": [self.analysis.rpartition(":")[2] if self.analysis else None],
                  "design": []}[self.kind]
         return " ".join(str(p) for p in [self.kind, self.core, what, *extra] if p)
 
     def to_dict(self):
         out = dataclasses.asdict(self)
-        if out["testcase"] is None:
-            # Left out, so that the store keys of the jobs that run every test stay what
-            # they were before jobs could name one.
-            del out["testcase"]
+        for name in ("testcase", "placer"):
+            if out[name] is None:
+                # Left out, so that the store keys of the jobs that do not set them stay
+                # what they were before jobs could.
+                del out[name]
         return out
 
     @classmethod

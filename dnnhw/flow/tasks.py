@@ -98,27 +98,33 @@ def run_testbench(core, params=None, *, sim="verilator", waves=False,
     return results
 
 
-def synth_build_dir(core, params, target, build_root="dnnhw-build", seed=1, router=None):
-    """``<build_root>/synth/<module>-<target>[-s<seed>][-<router>]``: one directory per
-    build, so that builds of several seeds or routers can run at once."""
+def synth_build_dir(core, params, target, build_root="dnnhw-build", seed=1, router=None,
+                    placer=None):
+    """``<build_root>/synth/<module>-<target>[-s<seed>][-<router>][-<placer>]``: one
+    directory per build, so that builds of several seeds, routers or placers can run at
+    once."""
     core = _as_core(core)
     name = f"{core.module_name(params)}-{target}"
     if seed != 1:
         name += f"-s{seed}"
     if router:
         name += f"-{router}"
+    if placer:
+        name += f"-{placer}"
     return Path(build_root) / "synth" / name
 
 
-def synthesize_core(core, params, target, *, build_root="dnnhw-build", seed=1, router=None):
+def synthesize_core(core, params, target, *, build_root="dnnhw-build", seed=1, router=None,
+                    placer=None):
     """Synthesize ``core`` at ``params`` for ``target``; the :class:`~dnnhw.synth.build.QoR`.
     Raises :class:`~dnnhw.synth.build.DoesNotFit` when it does not fit."""
     from ..synth.build import synthesize
     core = _as_core(core)
     params = core.resolve(params)
     return synthesize(core.build(params), name=core.module_name(params), target=target,
-                      build_dir=synth_build_dir(core, params, target, build_root, seed, router),
-                      seed=seed, router=router)
+                      build_dir=synth_build_dir(core, params, target, build_root, seed, router,
+                                                placer),
+                      seed=seed, router=router, placer=placer)
 
 
 def run_analysis(function, configs):

@@ -36,7 +36,7 @@ def _run(spec):
         from ..synth.build import DoesNotFit
         try:
             qor = synthesize_core(core, job.param_dict, job.target, build_root=build_root,
-                                  seed=job.seed, router=job.router)
+                                  seed=job.seed, router=job.router, placer=job.placer)
         except DoesNotFit as error:
             return "failed", {"overused": error.overused}, str(error)
         return "ok", qor.to_dict(), None
