@@ -13,6 +13,7 @@ import hashlib
 import importlib
 
 from dnnhw.spec import dgc as _dgc_spec, diffy_tile as _diffy_spec, zvc as _zvc_spec
+from dnnhw.spec import fft as _fft_spec
 
 
 __all__ = ["Param", "FlowConfig", "Analysis", "Core", "CORES", "TIERS", "get_core",
@@ -366,6 +367,35 @@ _DGC_AGGREGATE_FLOW = (
 )
 
 
+_FFT_PARAMS = (
+    Param("n", 64, _fft_spec.POINTS, "points of a frame"),
+    Param("width", 16, _fft_spec.WIDTHS, "bits of a sample's real and imaginary parts"),
+    Param("twiddle_width", 16, _fft_spec.TWIDDLE_WIDTHS,
+          "bits of a twiddle's parts (twiddle_width - 2 fraction bits)"),
+    Param("inverse", False, (False, True), "the inverse transform (conjugate twiddles)"),
+)
+# Every stage halves (shifts at the component's default), so the forward result is
+# DFT / n. Stages 0 .. L - 3 have a complex multiplier (four products, on DSP blocks):
+# n = 16 needs the UP5K's 8 SB_MAC16 exactly, n = 32 twelve (nextpnr: "ICESTORM_DSP 12 of
+# 8"). The quick tier simulates n = 64 and builds nothing (it does not fit the UP5K's
+# DSPs); the full tier builds n = 16 .. 1024 on the ECP5-85F and n = 16, the largest that
+# fits, on the UP5K, and simulates every n (n = 1024 on Verilator: about a minute, most of
+# it the build).
+_FFT_16 = {"width": 16, "twiddle_width": 16}
+_FFT_FLOW = (
+    FlowConfig({"n": 64, **_FFT_16}, tier="quick"),
+    FlowConfig({"n": 16, **_FFT_16}, ("ice40-up5k", "ecp5-85f")),
+    FlowConfig({"n": 64, **_FFT_16}, ("ecp5-85f",), sim=False),
+    FlowConfig({"n": 256, **_FFT_16}, ("ecp5-85f",)),
+    FlowConfig({"n": 1024, **_FFT_16}, ("ecp5-85f",)),
+)
+
+
+def _fft_peak_rate(params):
+    """One complex sample (two ``width``-bit parts) in and out per cycle."""
+    return 2 * params["width"], "bit"
+
+
 CORES = (
     Core(
         name="zvc-compress",
@@ -467,6 +497,27 @@ CORES = (
         flow=_DGC_AGGREGATE_FLOW,
         benchmark="dgc",
         docs="docs/dgc.md",
+    ),
+    Core(
+        name="fft",
+        component="dnnhw.rtl.fft:StreamingFFT",
+        params=_FFT_PARAMS,
+        summary="streaming fixed-point FFT (R2SDF, decimation in frequency): a complex "
+                "sample a cycle, frames back to back, natural order out",
+        golden="dnnhw.golden.fft_fixed:fft",
+        testbench="dnnhw.sim.fft",
+        report="dnnhw.report.fft",
+        flow=_FFT_FLOW,
+        # SQNR against width from the golden model (random and image data, n = 64, 1024),
+        # and the band-limited training: a small version in every run, 3 seeds with --full.
+        analyses=(Analysis("sqnr", "dnnhw.bench.fft:sqnr_by_width", uses_configs=False),
+                  Analysis("training_quick", "dnnhw.bench.bandlimit:flow_quick",
+                           uses_configs=False),
+                  Analysis("training", "dnnhw.bench.bandlimit:flow_full", tier="full",
+                           uses_configs=False)),
+        benchmark="bandlimit",
+        docs="docs/fft.md",
+        peak_rate=_fft_peak_rate,
     ),
 )
 

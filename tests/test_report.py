@@ -157,6 +157,23 @@ def test_report_command_renders_a_saved_report_again(tmp_path, capsys):
     assert "is no report.json of dnnhw flow" in capsys.readouterr().err
 
 
+def test_bandlimit_sections_from_a_small_study():
+    from dnnhw.bench import bandlimit as bench
+    config = bench.Config(rates=(0.0, 50.0), seeds=(0,), epochs=1, channels=(4, 8),
+                          error_images=4, quick=True)
+    study = bench.study(config, log=lambda *a, **k: None)
+    records = [_record("analysis", "fft", {}, study,
+                       analysis="dnnhw.bench.bandlimit:flow_quick")]
+    _, sections = render_sections(records, CORES)
+    body = {s.key: s.body for s in sections}
+    assert list(body) == ["bandlimit-training", "bandlimit-memory"]
+    assert "`dnnhw bench bandlimit --quick`: a small run" in body["bandlimit-training"]
+    # A row per rate in each table; at 50 % the kept block is 11 x 6 of 17 x 9.
+    assert "| 0 % | 0.0 % |" in body["bandlimit-training"]
+    assert "| 50 % | 56.9 % |" in body["bandlimit-training"]
+    assert "| 50 % | 11 x 6 = 66 / 153 | 11 x 6 = 66 / 153 |" in body["bandlimit-memory"]
+
+
 def test_dgc_sections_from_a_small_study_and_the_benches_records(tmp_path):
     from dnnhw.bench import dgc as bench
     config = bench.Config(epochs=1, seeds=(0,), workers=(2,), arms=("dense", "dgc"),
@@ -192,3 +209,91 @@ def test_dgc_sections_from_a_small_study_and_the_benches_records(tmp_path):
     assert "| 10.0 M | 0.032 / 0.003 |" in synth
     paths = write_report(records, catalog=CORES, output=tmp_path, run={"tier": "quick"})
     assert {p.name for p in paths} >= {f"{k}.png" for k in keys}
+
+
+def _fft_run(n, *, stalled, sqnr_run=68.7):
+    frames = {"random": 32, "camera": 16, "astronaut": 16, "full_scale": 2}
+    latency = {16: 37, 64: 131}[n]
+    return {"n": n, "width": 16, "twiddle_width": 16, "inverse": False, "frames": frames,
+            "samples": 66 * n, "idle": 0.3 if stalled else 0.0,
+            "backpressure": 0.3 if stalled else 0.0,
+            "source_pause": "random(probability=0.3)" if stalled else "full",
+            "sink_pause": "random(probability=0.3)" if stalled else "full",
+            "cycles": 7525 if stalled else 66 * n + latency,
+            "in_samples_per_cycle": 0.575 if stalled else 1.0,
+            "out_samples_per_cycle": 0.576 if stalled else 1.0,
+            "in_frame_rate_min": 0.52 if stalled else 1.0,
+            "out_frame_rate_min": 0.57 if stalled else 1.0,
+            "latency_first": latency + (55 if stalled else 0), "latency_sidecar": latency,
+            "latency_frame_max": latency + (75 if stalled else 0),
+            "sqnr_db": {"random": 69.3, "camera": 67.8, "astronaut": 67.9, "image": 67.9,
+                        "full_scale": 31.3, "run": sqnr_run},
+            "sqnr_reference": "numpy.fft.fft(x) / n",
+            "overflow": {"rtl": 1, "golden": 1, "golden_run": 0}}
+
+
+def test_fft_sections_from_the_benches_records_and_a_small_sqnr_study(tmp_path, monkeypatch):
+    from dnnhw.bench import fft as fft_bench
+    # The analysis itself, at one n and three widths (the flow's runs n = 64 and 1024,
+    # widths 8..24): a bit more gives about 6 dB more on random and image data, the
+    # full-scale data saturates, the random and image data do not.
+    monkeypatch.setattr(fft_bench, "SQNR_POINTS", (16,))
+    monkeypatch.setattr(fft_bench, "WIDTHS", range(8, 11))
+    study = fft_bench.sqnr_by_width([])
+    assert study["points"] == [16] and study["widths"] == [8, 9, 10]
+    random = [r["sqnr_db"] for r in study["rows"] if r["data"] == "random"
+              and r["twiddle_width"] == r["width"]]
+    assert all(5.0 < b - a < 7.0 for a, b in zip(random, random[1:]))
+    assert all(r["overflow"] == (r["data"] == "full_scale") for r in study["rows"])
+    assert all((r["bound_db"] is not None) == (r["data"] == "random") for r in study["rows"])
+
+    params = {"n": 64, "width": 16, "twiddle_width": 16, "inverse": False}
+    small = dict(params, n=16)
+    sim = {"stall_free": _fft_run(64, stalled=False), "random_stalls": _fft_run(64, stalled=True),
+           "sim": "icarus"}
+    records = [
+        _record("sim", "fft", params, sim, simulator="icarus"),
+        _record("sim", "fft", small, {"stall_free": _fft_run(16, stalled=False, sqnr_run=60.2),
+                                      "random_stalls": _fft_run(16, stalled=True,
+                                                                sqnr_run=60.2),
+                                      "sim": "icarus"}, simulator="icarus"),
+        _record("synth", "fft", dict(params, n=1024),
+                {**_qor("ecp5-85f", 4012, 51.3), "ff": 2950, "bram": 9, "dsp": 32,
+                 "placed": {"TRELLIS_COMB": 7100}}, target="ecp5-85f"),
+        _record("synth", "fft", small, {**_qor("ice40-up5k", 1424, 25.2), "dsp": 8,
+                                        "placed": {"ICESTORM_LC": 2198}}, target="ice40-up5k"),
+        {**_record("synth", "fft", dict(params, n=32), {"overused": {"ICESTORM_DSP": [12, 8]}},
+                   target="ice40-up5k"), "status": "failed",
+         "error": "does not fit ice40-up5k"},
+        _record("analysis", "fft", {}, study, analysis="dnnhw.bench.fft:sqnr_by_width"),
+    ]
+    summary, sections = render_sections(records, CORES)
+    keys = [s.key for s in sections if s.key.startswith("fft")]
+    assert keys == ["fft-sim", "fft-synth", "fft-sqnr", "fft-peers"]
+    row = next(r for r in summary if r.core == "fft")
+    assert "n = 16, 64: 264 frames (10,560 samples" in row.verified
+    assert "1.000 samples / cycle in and out" in row.throughput and "latency =" in row.throughput
+    assert "here n = 1024 ecp5-85f 51.3 MHz" in row.paper and "235.6 MHz" in row.paper
+    body = {s.key: s.body for s in sections}
+    assert ("| n 64, 16-bit, twiddles 16 | icarus | stall-free | 32 random, 16 camera + 16 "
+            "astronaut image rows, 2 full-scale | 4,224 | 4,355 | 1.000 / 1.000 | 131 / 131 "
+            "| 68.7 | 69.3 | 67.9 | 31.3 | 1 = 1 |") in body["fft-sim"]
+    # 1024 points over 51.3 MHz: 19.96 us a frame; 32 DSPs for 4 x (10 - 2) products.
+    assert ("| 1024 | 16 | 16 | ecp5-85f | 4012 | 2950 | 0 | 9 | 32 (32) | 7,100 | 51.3 "
+            "| 19.96 |") in body["fft-synth"]
+    assert "n = 32 does not fit the ice40-up5k: it needs ICESTORM_DSP 12 of 8" in body["fft-synth"]
+    assert "The largest n on the UP5K here: 16 (8 of its 8 SB_MAC16, 2,198" in body["fft-synth"]
+    assert "| 8 |" in body["fft-sqnr"] and "n 16: rounding bound" in body["fft-sqnr"]
+    peers = body["fft-peers"]
+    assert "| Virtex-4 | 235.6 | 235.6 | 2,256 slices |" in peers
+    assert "| **dnnhw `fft` (this run)** | R2SDF, natural order out | 1024 | 16 | ecp5-85f" in peers
+    assert "No published iCE40 or ECP5 FFT figure was found" in peers
+    paths = write_report(records, catalog=CORES, output=tmp_path, run={"tier": "full"})
+    assert {p.name for p in paths} >= {"fft-sim.png", "fft-synth.png", "fft-sqnr.png"}
+    report = (tmp_path / "report.md").read_text()
+    assert report.index("## Summary") < report.index("## The FFT in cocotb") < \
+        report.index("![The FFT in cocotb")
+    # A quick-tier run (simulation and the study, no synthesis) leaves out the synthesis
+    # and peer sections, so the README keeps what a full run wrote there.
+    _, quick = render_sections([records[0], records[-1]], CORES)
+    assert [s.key for s in quick] == ["fft-sim", "fft-sqnr"]

@@ -425,7 +425,7 @@ def render(results):
         f"energy in the kept band.", "",
         error_table(results), "",
         _image(plots, "error"), "",
-        "## Against the paper", "", _against_paper(results), ""]
+        "## Against the paper", "", against_paper(results), ""]
     return "\n".join(lines)
 
 
@@ -438,7 +438,7 @@ def _paper_at(rate, points=PAPER):
     return float(np.interp(rate, rates, [points[c] / points[0] for c in rates]))
 
 
-def _against_paper(results):
+def against_paper(results):
     summary = results["summary"]
     lines = []
     paper_rel = {c: a / PAPER[0] for c, a in PAPER.items()}
