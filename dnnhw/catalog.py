@@ -320,11 +320,12 @@ _MORPH_PARAMS = (
 # The quick tier simulates the default build on the layers of the testbench; the full tier
 # adds the RTL study (scaled C3D under Morph's and the fixed mapping), the ECP5 build, the
 # largest array measured to route on the ECP5-85F (4 x 4 x 4 did not route in 45 minutes
-# of router1) and the array that fits the UP5K: 2 PEs, the L2 in its SPRAM, 16-bit
-# registers. It packs into 96 % of the logic cells, where the SA placer cannot legalize
-# its carry chains; HeAP places it (docs/morph-array.md, Sizes).
+# of router1) and the array that fits the UP5K: 2 PEs, the L2 in its SPRAM (four banks
+# of 8 Ki words in two memories of two SPRAMs), 16-bit registers. It packs into 96 % of
+# the logic cells, where the SA placer cannot legalize its carry chains; HeAP places it
+# (docs/morph-array.md, Sizes).
 _UP5K_MORPH = {"kp": 2, "hp": 1, "wp": 1, "max_channels": 16, "l2_spram": True,
-               "l2_banks": 2, "l2_bank_words": 16384, "multiplier": "serial",
+               "l2_banks": 4, "l2_bank_words": 8192, "multiplier": "serial",
                "value_width": 16, "index_width": 4, "coord_width": 10}
 _MORPH_FLOW = (
     FlowConfig({}, tier="quick", testcase="layers"),

@@ -75,9 +75,12 @@ class MorphArray(wiring.Component):
     multiplier : str
         The sequencer's multiplier, ``"dsp"`` or ``"serial"``.
     l2_spram : bool
-        Build the L2 banks as single-port memories marked for the UP5K's SPRAM (four of
-        16 Ki words of 16 bits: a bank of 16 Ki words of ``acc_width`` bits takes
-        ``ceil(acc_width / 16)`` of them).
+        Build the L2 as single-port memories marked for the UP5K's SPRAM (four of 16 Ki
+        words of 16 bits: a memory of 16 Ki words of ``acc_width`` bits takes
+        ``ceil(acc_width / 16)`` of them). The banks are then address ranges of memories
+        of :data:`SPRAM_WORDS` words each (several banks share one when they are smaller):
+        the array never reads and writes the L2 in one cycle, so banks need no ports of
+        their own; a mapping still partitions them among the operands.
 
     Members
     -------
@@ -100,6 +103,8 @@ class MorphArray(wiring.Component):
     """
 
     COUNTER_WIDTH = 48
+    #: Words of one of the UP5K's SPRAMs: the depth of an L2 memory with ``l2_spram``.
+    SPRAM_WORDS = 16384
     #: Bits of a request's length: rows of up to 4095 words.
     LENGTH_WIDTH = 12
 
@@ -220,7 +225,13 @@ class MorphArray(wiring.Component):
         word = self._acc_width
         vw = self._value_width
         l2_addr_width = self._l2_address_bits
-        bank_bits = (self._l2_bank_words - 1).bit_length()
+        # The L2's memories: a bank each, or with SPRAM, memories of SPRAM_WORDS words
+        # that hold several smaller banks.
+        memory_words = self._l2_bank_words
+        if self._l2_spram:
+            memory_words = min(max(memory_words, self.SPRAM_WORDS), self.l2_words)
+        memories = -(-self.l2_words // memory_words)
+        bank_bits = (memory_words - 1).bit_length()
 
         m.submodules.sequencer = seq = MorphSequencer(program=self._program,
                                                       value_width=vw,
@@ -350,15 +361,15 @@ class MorphArray(wiring.Component):
             m.d.comb += [l2_raddr.eq(l2l1.l2_raddr), l2_re.eq(l2l1.l2_re),
                          l2_waddr.eq(l2l1.l2_waddr), l2_wdata.eq(l2l1.l2_wdata),
                          l2_we.eq(l2l1.l2_we)]
-        read_bank = Signal(range(self._l2_banks))
+        read_bank = Signal(range(memories))
         with m.If(l2_re):
             m.d.sync += read_bank.eq(l2_raddr >> bank_bits)
         l2_data = []
-        for b in range(self._l2_banks):
-            # One engine at a time, and each job only reads or only writes the L2: a bank
-            # never sees a read and a write in one cycle, so a single port will do (the
-            # UP5K's SPRAM), and no read meets a write to its word.
-            bank = BlockRam(shape=word, depth=self._l2_bank_words,
+        for b in range(memories):
+            # One engine at a time, and each job only reads or only writes the L2: a
+            # memory never sees a read and a write in one cycle, so a single port will do
+            # (the UP5K's SPRAM), and no read meets a write to its word.
+            bank = BlockRam(shape=word, depth=memory_words,
                             single_port=self._l2_spram, huge=self._l2_spram)
             m.submodules[f"l2_bank{b}"] = bank
             m.d.comb += [bank.read_addr.eq(l2_raddr[:bank_bits]),

@@ -26,7 +26,9 @@ the fixed-latency memory and the same checks, and records each run's energy from
 counters (:func:`dnnhw.sim.morph_study.energy_pj`): Morph's claim measured on the RTL.
 
 Config: ``layers`` (a list of ``{"name", "layer": Layer keyword arguments, "mappings":
-[Mapping dicts or "energy" / "cycles" (the optimizer's pick)]}``), ``latency``,
+[Mapping dicts or "energy" / "cycles" (the optimizer's pick)]}``; a hand mapping this
+build cannot run is replaced by the optimizer's pick, so that every build runs the
+default layers), ``latency``,
 ``random`` (memory knobs, or ``None`` to skip the random runs), ``study`` (the
 :func:`~dnnhw.sim.morph_study.scaled_c3d` arguments, or ``None`` to skip it),
 ``max_l2`` (the optimizer's expansions), ``timeout_cycles``. Records ``layers``: per run the layer, the
@@ -44,8 +46,8 @@ from dnnhw.golden.morph import Layer
 from dnnhw.golden.morph_walk import _reference_conv
 
 from .memory import MemoryModel, port_widths, serve_cocotb
-from .morph_loader import (array_hardware, config_writes, configure, counters_by_name,
-                           layout, resolve_mapping, shape_of)
+from .morph_loader import (array_hardware, check, config_writes, configure,
+                           counters_by_name, layout, resolve_mapping, shape_of)
 from .morph_study import energy_pj, scaled_c3d, study_mappings
 from .tb import load_config, load_sidecar, record, reset, start
 
@@ -222,8 +224,17 @@ async def layers(dut):
     for entry in cfg["layers"]:
         layer = _layer(entry["layer"])
         x, w, expected = _operands(rng, layer, array.width)
+        tried = []
         for spec in entry["mappings"]:
             mapping = resolve_mapping(layer, spec, shape, cfg["latency"], cfg["max_l2"])
+            if check(layer, mapping, shape):
+                # A hand mapping written for the default build (its block, its L2 banks)
+                # that this build cannot run: the optimizer's pick for this build instead.
+                mapping = resolve_mapping(layer, "energy", shape, cfg["latency"],
+                                          cfg["max_l2"])
+            if mapping in tried:
+                continue
+            tried.append(mapping)
             knobs = {"fixed": {"latency": cfg["latency"]}}
             if cfg["random"] is not None:
                 knobs["random"] = dict(cfg["random"], latency=cfg["latency"],
