@@ -105,7 +105,8 @@ def test_up5k_puts_the_counters_in_block_ram(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"max_increments": (1,), "width": 8}, "len(max_increments) must be"),
+    ({"max_increments": (1,), "width": 8},
+     r"len\(max_increments\) must be in 2\.\.1024, got 1"),
     ({"max_increments": (1, 0), "width": 8}, r"max_increments\[1\] must be"),
     ({"max_increments": (1, 1 << 17), "width": 8}, r"max_increments\[1\] must be"),
     ({"max_increments": (1, 1), "width": 0}, "width must be"),
