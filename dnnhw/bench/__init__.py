@@ -8,13 +8,15 @@ benchmark may also bring top-level commands of its own (``Benchmark.commands``, 
 ``dnnhw ratios``): the CLI adds them from here, naming no benchmark itself.
 """
 
+import argparse
 import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass
 
 
-__all__ = ["Benchmark", "Command", "benchmarks", "commands", "get_benchmark"]
+__all__ = ["Benchmark", "Command", "benchmarks", "commands", "get_benchmark",
+           "comma_list"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,22 @@ def get_benchmark(name):
     if name not in known:
         raise ParameterError(f"unknown benchmark '{name}'; known: {', '.join(known)}")
     return known[name]
+
+
+def comma_list(cast, what, *, name=None):
+    """An ``argparse`` type: comma-separated values, each read by ``cast`` (``int``,
+    ``float``), at least one. ``what`` names them in the errors ("integers"); ``name``
+    (an option) prefixes them."""
+    lead = f"{name} must be" if name else "expected"
+
+    def parse(text):
+        try:
+            values = [cast(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{lead} comma-separated {what}, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"{lead} at least one of the {what}, got "
+                                             f"{text!r}")
+        return values
+    return parse

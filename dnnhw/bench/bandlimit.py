@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Benchmark
+from . import Benchmark, comma_list
 from ..golden import cnn
 from ..golden.cnn_bandlimit import COMPLEX_BYTES, BandLimitedCNN
 from ..golden.conv import conv2d_direct, conv2d_fft_bandlimited
@@ -658,16 +658,6 @@ def flow_full(configs=None):
 
 # -- command line --------------------------------------------------------------------------
 
-def _rate_list(text):
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one compression rate")
-    return values
-
-
 def _parser():
     p = argparse.ArgumentParser(prog="dnnhw bench bandlimit",
                                 description=__doc__.splitlines()[0],
@@ -679,7 +669,7 @@ def _parser():
                         f"{len(Config.seeds)}, --quick 1)")
     p.add_argument("--epochs", type=int,
                    help=f"epochs, 1..1000 (default {Config.epochs}, --quick {QUICK.epochs})")
-    p.add_argument("--rates", type=_rate_list,
+    p.add_argument("--rates", type=comma_list(float, "numbers"),
                    help="comma-separated compression rates c in percent, each in [0, 100) "
                         f"(default {','.join(f'{c:g}' for c in RATES)}; 0 is always added)")
     p.add_argument("--pow2", action="store_true",

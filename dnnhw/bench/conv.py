@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dnnhw.golden import conv as golden
-from dnnhw.bench import Benchmark
+from dnnhw.bench import Benchmark, comma_list
 from dnnhw.text import markdown_table
 from dnnhw.workloads import Layer, network_layers, quick_layers
 from dnnhw.golden.conv_fft import fft_shape_for
@@ -370,10 +370,7 @@ def _select(items, patterns, key):
 
 
 def _parse_percentages(text, name, upper):
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{name} must be comma-separated numbers, got {text!r}")
+    values = comma_list(float, "numbers", name=name)(text)
     if not all(0 <= v < upper for v in values):
         raise argparse.ArgumentTypeError(f"{name} values must be in [0, {upper:g}), got {text!r}")
     return values

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Benchmark
+from . import Benchmark, comma_list
 from ..golden import cnn, dgc
 from ..golden.zvc import compression_ratios
 from ..text import markdown_table
@@ -638,16 +638,6 @@ def flow_full(configs=None):
 
 # -- command line --------------------------------------------------------------------------
 
-def _int_list(text):
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
-
-
 def _parser():
     p = argparse.ArgumentParser(prog="dnnhw bench dgc", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -658,7 +648,7 @@ def _parser():
     p.add_argument("--seeds", type=int,
                    help=f"number of seeds, 1..100 (seeds 0 .. N-1; default "
                         f"{len(Config.seeds)}, --quick 1)")
-    p.add_argument("--workers", type=_int_list,
+    p.add_argument("--workers", type=comma_list(int, "integers"),
                    help="comma-separated worker counts K, each 1..32 (default 4,8; "
                         "--quick 4)")
     p.add_argument("--epochs", type=int,

@@ -92,6 +92,14 @@ class CoreResults:
         return [{"core": r["job"]["core"], "params": dict(r["job"]["params"]),
                  "qor": r["result"]} for r in self._ok("synth", core)]
 
+    def measured(self):
+        """``(name, core, sims, synths)`` of each core with a passing simulation or a
+        finished build among the records, in catalog order: a summary's rows."""
+        for name, core in self.cores.items():
+            sims, synths = self.sims(name), self.synths(name)
+            if sims or synths:
+                yield name, core, sims, synths
+
     def analysis(self, name, core=None):
         """The value of the analysis whose function is called ``name`` (``module:name``),
         or ``None`` when this run did not compute it."""

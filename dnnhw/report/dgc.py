@@ -30,10 +30,7 @@ PASSES = {"dgc-sparsify": 3, "dgc-aggregate": 1}
 def summary(results):
     rows = []
     study = _training(results)
-    for name, core in results.cores.items():
-        sims, synths = results.sims(name), results.synths(name)
-        if not sims and not synths:
-            continue
+    for name, core, sims, synths in results.measured():
         verified = throughput = fmax = paper = ""
         if sims:
             steps = sum(s["results"]["steps"]["steps"] for s in sims)

@@ -30,10 +30,7 @@ def _steps(sim, key):
 
 def summary(results):
     rows = []
-    for name, core in results.cores.items():
-        sims, synths = results.sims(name), results.synths(name)
-        if not sims and not synths:
-            continue
+    for name, core, sims, synths in results.measured():
         verified = throughput = paper = ""
         if sims:
             runs = [run for s in sims for run in s["results"].get("layers", [])]

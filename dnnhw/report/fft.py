@@ -136,10 +136,7 @@ def _misfits(results):
 
 def summary(results):
     rows = []
-    for name, core in results.cores.items():
-        sims, synths = results.sims(name), results.synths(name)
-        if not sims and not synths:
-            continue
+    for name, core, sims, synths in results.measured():
         verified = throughput = paper = ""
         if sims:
             frames = sum(sum(run["frames"].values()) for s in sims for _, run in _runs(s))

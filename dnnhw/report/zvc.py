@@ -40,11 +40,7 @@ def _windows_checked(results):
 def summary(results):
     rows = []
     ratios = results.analysis("alexnet_rows")
-    for name, core in results.cores.items():
-        sims = results.sims(name)
-        synths = results.synths(name)
-        if not sims and not synths:
-            continue
+    for name, core, sims, synths in results.measured():
         verified = throughput = ""
         if sims:
             checked = sum(_windows_checked(s["results"]) for s in sims)
