@@ -11,12 +11,13 @@ benchmark may also bring top-level commands of its own (``Benchmark.commands``, 
 import argparse
 import functools
 import importlib
+import json
 import pkgutil
 from dataclasses import dataclass
 
 
 __all__ = ["Benchmark", "Command", "benchmarks", "commands", "get_benchmark",
-           "comma_list"]
+           "comma_list", "write_study"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,18 @@ def comma_list(cast, what, *, name=None):
                                              f"{text!r}")
         return values
     return parse
+
+
+def write_study(results, out_dir, name, *, figures, render):
+    """A study's files in ``out_dir``: ``NAME_<plot>.png`` for each of ``figures(results)``
+    that draws something (their names go into ``results["plots"]``), ``NAME.json`` and
+    ``NAME.md`` (``render(results)``, which it returns)."""
+    from pathlib import Path
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results["plots"] = {plot: f"{name}_{plot}.png" for plot, figure in figures(results).items()
+                        if figure(out_dir / f"{name}_{plot}.png")}
+    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
+    text = render(results)
+    (out_dir / f"{name}.md").write_text(text + "\n")
+    return text

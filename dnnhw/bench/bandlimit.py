@@ -30,7 +30,6 @@ the markdown again from ``bandlimit.json`` without training.
 """
 
 import argparse
-import json
 import math
 import numbers
 import os
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Benchmark, comma_list
+from . import Benchmark, comma_list, write_study
 from ..golden import cnn
 from ..golden.cnn_bandlimit import COMPLEX_BYTES, BandLimitedCNN
 from ..golden.conv import conv2d_direct, conv2d_fft_bandlimited
@@ -625,22 +624,9 @@ def figures(results):
     return made
 
 
-def _plots(results, out_dir):
-    """Draw :func:`figures` into ``out_dir`` as ``bandlimit_<name>.png``."""
-    return {name: f"bandlimit_{name}.png" for name, figure in figures(results).items()
-            if figure(out_dir / f"bandlimit_{name}.png")}
-
-
 def write(results, out_dir):
-    """``bandlimit.json``, ``bandlimit.md`` and the plots into ``out_dir``; returns the
-    markdown."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results["plots"] = _plots(results, out_dir)
-    (out_dir / "bandlimit.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = render(results)
-    (out_dir / "bandlimit.md").write_text(text + "\n")
-    return text
+    """``bandlimit.json``, ``bandlimit.md`` and the plots into ``out_dir``; returns the markdown."""
+    return write_study(results, out_dir, "bandlimit", figures=figures, render=render)
 
 
 # -- the main job's analyses ----------------------------------------------------------------

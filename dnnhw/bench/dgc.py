@@ -47,7 +47,6 @@ markdown again from ``dgc.json`` without training.
 """
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -57,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Benchmark, comma_list
+from . import Benchmark, comma_list, write_study
 from ..golden import cnn, dgc
 from ..golden.zvc import compression_ratios
 from ..text import markdown_table
@@ -606,21 +605,9 @@ def figures(results):
     return made
 
 
-def _plots(results, out_dir):
-    """Draw :func:`figures` into ``out_dir`` as ``dgc_<name>.png``: the files drawn."""
-    return {name: f"dgc_{name}.png" for name, figure in figures(results).items()
-            if figure(out_dir / f"dgc_{name}.png")}
-
-
 def write(results, out_dir):
     """``dgc.json``, ``dgc.md`` and the plots into ``out_dir``; returns the markdown."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results["plots"] = _plots(results, out_dir)
-    (out_dir / "dgc.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = render(results)
-    (out_dir / "dgc.md").write_text(text + "\n")
-    return text
+    return write_study(results, out_dir, "dgc", figures=figures, render=render)
 
 
 # -- the main job's analyses ----------------------------------------------------------------
