@@ -130,9 +130,9 @@ class StreamingFFT(wiring.Component):
         The transforms, in natural order. ``valid`` and ``payload`` are registers.
     overflow : Out(1)
         Sticky: a saturation changed a value of a real (not ghost) sample since reset or
-        the last ``clear_overflow``.
+        the last ``clear_overflow``; it rises two cycles after the saturating step.
     clear_overflow : In(1)
-        Clears ``overflow`` (an overflow in the same cycle sets it again).
+        Clears ``overflow`` (a saturation of the cycle before sets it again).
     """
 
     def __init__(self, *, n, width, twiddle_width, inverse=False, shifts=None):
@@ -267,7 +267,11 @@ class StreamingFFT(wiring.Component):
             advance.eq(~reorder.i.valid | reorder.i.ready),
         ]
 
-        with m.If(Cat(*overflows).any()):
+        # Each stage's saturation events are registered before they meet: the OR of all
+        # of them behind the saturation compares was the critical path of large n.
+        events = Signal(len(overflows))
+        m.d.sync += events.eq(Cat(*overflows))
+        with m.If(events.any()):
             m.d.sync += self.overflow.eq(1)
         with m.Elif(self.clear_overflow):
             m.d.sync += self.overflow.eq(0)
