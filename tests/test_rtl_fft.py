@@ -146,6 +146,7 @@ def test_matches_golden(n, width, twiddle_width, inverse, shifts, scale):
                        shifts=shifts)
     rng = np.random.default_rng(n * 1000 + width * 10 + twiddle_width + inverse)
     x = _frames(rng, 2 if n == 256 else 4, n, width, scale)
+    # _assert_exact asserts every output sample and the overflow flag against the golden.
     _assert_exact(dut, x, _run(dut, x))
 
 
@@ -161,6 +162,7 @@ def test_extreme_values_match_golden(inverse, shifts):
     x = _frames(rng, 12, n, width, values=[-top, top - 1, 0, 1, -1])
     x[0] = 0
     x[0, :4, 0], x[0, 4:, 0] = top - 1, -top             # a - b = 2M - 1 at stage 0
+    # _assert_exact asserts every output sample and the overflow flag against the golden.
     _assert_exact(dut, x, _run(dut, x))
 
 
@@ -189,6 +191,7 @@ def test_random_stalls_every_frame_in_order_exact(n, seed, p_offer, p_accept):
     run = _run(dut, x, offer=lambda c: rng.random() < p_offer,
                accept=lambda c: rng.random() < p_accept,
                idle_before=lambda f: gaps[f])
+    # _assert_exact asserts every frame out, in order, exact, and the overflow flag.
     _assert_exact(dut, x, run)
 
 

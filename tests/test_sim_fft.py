@@ -83,5 +83,7 @@ def test_image_rows_are_scaled_symmetrically_and_never_saturate():
 @pytest.mark.parametrize("n", [64, 1024])
 def test_on_verilator(n, build_root):
     params = {"n": n, "width": 16, "twiddle_width": 16, "inverse": False}
+    # _check asserts the run passed (every sample bit-exact), the rate, the latency and
+    # the SQNR floor.
     _check(run_testbench("fft", params, build_root=build_root), params,
            sqnr_floor=65 if n == 64 else 50)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 
 __all__ = ["Benchmark", "Command", "benchmarks", "commands", "get_benchmark",
-           "comma_list", "write_study"]
+           "comma_list", "write_study", "show_study"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +108,14 @@ def write_study(results, out_dir, name, *, figures, render):
     text = render(results)
     (out_dir / f"{name}.md").write_text(text + "\n")
     return text
+
+
+def show_study(results, out_dir, name, *, figures, render):
+    """A bench command's ending: the study's markdown printed, and with ``out_dir`` (not
+    None) its files written there first (:func:`write_study`)."""
+    print()
+    if out_dir is None:
+        print(render(results))
+        return
+    print(write_study(results, out_dir, name, figures=figures, render=render))
+    print(f"\nwrote {out_dir}/{name}.json, {name}.md and the plots")

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Benchmark, comma_list, write_study
+from . import Benchmark, comma_list, show_study, write_study
 from ..golden import cnn
 from ..golden.cnn_bandlimit import COMPLEX_BYTES, BandLimitedCNN
 from ..golden.conv import conv2d_direct, conv2d_fft_bandlimited
@@ -690,14 +690,7 @@ def main(argv=None):
     print(f"dnnhw bench bandlimit: c = {', '.join(_rate(c) for c in config.rates)} x "
           f"{len(config.seeds)} seed(s), {config.epochs} epochs", flush=True)
     results = study(config, log=lambda line: print(line, flush=True))
-    if args.out is not None:
-        text = write(results, args.out)
-        print()
-        print(text)
-        print(f"\nwrote {args.out}/bandlimit.json, bandlimit.md and the plots")
-    else:
-        print()
-        print(render(results))
+    show_study(results, args.out, "bandlimit", figures=figures, render=render)
     return 0
 
 

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Benchmark, comma_list, write_study
+from . import Benchmark, comma_list, show_study, write_study
 from ..golden import cnn, dgc
 from ..golden.zvc import compression_ratios
 from ..text import markdown_table
@@ -676,14 +676,7 @@ def main(argv=None):
     print(f"dnnhw bench dgc: {len(config.arms)} arms x {len(config.seeds)} seed(s) x K = "
           f"{', '.join(map(str, config.workers))}, {config.epochs} epochs", flush=True)
     results = study(config, log=lambda line: print(line, flush=True))
-    if args.out is not None:
-        text = write(results, args.out)
-        print()
-        print(text)
-        print(f"\nwrote {args.out}/dgc.json, dgc.md and the plots")
-    else:
-        print()
-        print(render(results))
+    show_study(results, args.out, "dgc", figures=figures, render=render)
     return 0
 
 
