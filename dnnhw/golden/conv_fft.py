@@ -28,9 +28,10 @@ filter, which is what makes FFT convolution with 3x3 kernels affordable in NumPy
 """
 
 import math
-import numbers
 
 import numpy as np
+
+from dnnhw.spec.bandlimit import check_compression_rate, kept_half_width
 
 
 __all__ = ["fft_shape_for", "full_band", "band_limit_keep", "band_limit_mask",
@@ -64,33 +65,18 @@ def full_band(fft_shape):
     return [np.arange(n) for n in one_sided_shape(fft_shape)]
 
 
-def check_compression_rate(compression_rate):
-    """Return ``compression_rate`` as a float after checking it is in [0, 100)."""
-    if not isinstance(compression_rate, numbers.Real) or isinstance(compression_rate, bool):
-        raise TypeError(f"compression_rate must be a number in [0, 100), got {compression_rate!r}")
-    if not 0 <= compression_rate < 100:
-        raise ValueError(f"compression_rate must be in [0, 100), got {compression_rate!r}")
-    return float(compression_rate)
-
-
 def band_limit_keep(fft_shape, compression_rate):
     """Index arrays, one per spatial axis, of the one-sided spectrum coefficients kept.
 
     The kept set is their Cartesian product (see the module docstring for the rule).
     """
-    c = check_compression_rate(compression_rate)
     fft_shape = tuple(int(n) for n in fft_shape)
-    if len(fft_shape) == 1:
-        half = fft_shape[0] // 2 + 1
-        dropped = 0 if c == 0 else min(int(half * c / 100) + 1, half - 1)
-        return [np.arange(half - dropped)]
-    retain = math.sqrt((100 - c) / 100)
+    dims = len(fft_shape)
     keep = []
     for length in fft_shape[:-1]:
-        n = max(1, int((length // 2 + 1) * retain)) - 1
+        n = kept_half_width(length, dims, compression_rate)
         keep.append(np.unique(np.concatenate([np.arange(n + 1), np.arange(length - n, length)])))
-    n = max(1, int((fft_shape[-1] // 2 + 1) * retain)) - 1
-    keep.append(np.arange(n + 1))
+    keep.append(np.arange(kept_half_width(fft_shape[-1], dims, compression_rate) + 1))
     return keep
 
 
