@@ -108,11 +108,7 @@ def _check_pass_shifts(name, shifts, stages, default):
     every stage ``default``."""
     if shifts is None:
         return (default,) * stages
-    try:
-        return check_shifts(shifts, stages)
-    except (TypeError, ValueError) as error:
-        # check_shifts' messages begin with "shifts"; the caller's name replaces it.
-        raise type(error)(str(error).replace("shifts", name, 1)) from None
+    return check_shifts(shifts, stages, name)
 
 
 def _check_real(name, values):

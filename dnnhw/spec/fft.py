@@ -19,29 +19,29 @@ def twiddle_fraction_bits(twiddle_width):
     return twiddle_width - 2
 
 
-def check_shifts(shifts, stages):
+def check_shifts(shifts, stages, name="shifts"):
     """``shifts`` (None: every stage halves; an int mask, bit ``s`` for stage ``s``; or a
     sequence of ``stages`` values 0 / 1) as a tuple of ints, stage 0 first. The errors
-    name the parameter and its legal values."""
+    name the parameter (``name``) and its legal values."""
     if shifts is None:
         return (1,) * stages
     if isinstance(shifts, numbers.Integral) and not isinstance(shifts, bool):
         if not 0 <= shifts < 1 << stages:
-            raise ValueError(f"shifts must be in 0..{(1 << stages) - 1}, got "
+            raise ValueError(f"{name} must be in 0..{(1 << stages) - 1}, got "
                              f"{shifts}")
         return tuple((int(shifts) >> s) & 1 for s in range(stages))
     if isinstance(shifts, (str, bytes, bool)) or not hasattr(shifts, "__iter__"):
-        raise TypeError(f"shifts must be None, an int mask in 0..{(1 << stages) - 1} or a "
+        raise TypeError(f"{name} must be None, an int mask in 0..{(1 << stages) - 1} or a "
                         f"sequence of {stages} values in 0..1, got "
                         f"{type(shifts).__name__} {shifts!r}")
     values = list(shifts)
     if len(values) != stages:
-        raise ValueError(f"shifts must have log2(n) = {stages} values (one per stage), "
+        raise ValueError(f"{name} must have log2(n) = {stages} values (one per stage), "
                          f"got {len(values)}")
     for s, value in enumerate(values):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-            raise TypeError(f"shifts[{s}] must be an int, got {type(value).__name__} "
+            raise TypeError(f"{name}[{s}] must be an int, got {type(value).__name__} "
                             f"{value!r}")
         if value not in (0, 1):
-            raise ValueError(f"shifts[{s}] must be in 0..1, got {value}")
+            raise ValueError(f"{name}[{s}] must be in 0..1, got {value}")
     return tuple(int(value) for value in values)
