@@ -23,6 +23,7 @@ from amaranth.utils import exact_log2
 from dnnhw.spec.bandlimit import POINTS_2D
 from dnnhw.spec.fft import check_shifts
 from ._checks import check_bool, check_int
+from ._parts import owned
 from .fft import StreamingFFT, sample_layout
 from .transpose import TransposeBuffer
 
@@ -83,9 +84,10 @@ class StreamingFFT2D(wiring.Component):
         # The passes are built here: their constructors check width and twiddle_width
         # (with StreamingFFT's messages), and their latency is the block's.
         self._first_pass, self._second_pass = (
-            StreamingFFT(n=n, width=width, twiddle_width=twiddle_width, inverse=inverse,
-                         shifts=self._shifts) for _ in range(2))
-        self._transpose = TransposeBuffer(rows=n, columns=n, shape=sample_layout(width))
+            owned(StreamingFFT(n=n, width=width, twiddle_width=twiddle_width,
+                               inverse=inverse, shifts=self._shifts)) for _ in range(2))
+        self._transpose = owned(TransposeBuffer(rows=n, columns=n,
+                                                shape=sample_layout(width)))
         layout = sample_layout(width)
         super().__init__({
             "input": In(stream.Signature(layout)),
@@ -99,6 +101,11 @@ class StreamingFFT2D(wiring.Component):
     twiddle_width = property(lambda self: self._twiddle_width)
     inverse = property(lambda self: self._inverse)
     shifts = property(lambda self: self._shifts, doc="Per stage, 0 or 1 (a tuple).")
+
+    @property
+    def multipliers(self):
+        """Products the block computes each cycle: both passes'."""
+        return 2 * self._first_pass.multipliers
 
     @property
     def pass_latency(self):
