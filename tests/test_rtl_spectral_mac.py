@@ -1,17 +1,20 @@
 """SpectralMAC (Python simulator) against a NumPy model written here from
 ``docs/bandlimit-conv.md`` (sections 2, 3 steps 2-5, 4, 5): every output sample exact,
 whatever the stalls on the three streams; bank ping-pong over tiles back to back; the
-mirrored bins; the sticky overflow flag; the filter loading rules; one op and one
-readout sample a cycle; the latency; the accumulator hazard's worst case; the parameter
-errors."""
+mirrored bins; the sticky overflow flag; the filter loading rules; the dropped bins
+passing at one a cycle while the multiplier works, one op and one readout sample a
+cycle, the stall-free tile period of section 6; the kept-bin queue's depth; the latency;
+the accumulator hazard's worst case from a full queue; the parameter errors."""
 
 import random
+import re
 
 import numpy as np
 import pytest
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.sim import Simulator
 
+from dnnhw.rtl import spectral_mac
 from dnnhw.rtl.spectral_mac import SpectralMAC
 from dnnhw.spec.bandlimit import kept_half_width
 
@@ -90,9 +93,10 @@ def _filters(dut, rng, scale=1.0):
 
 class Run:
     """What :func:`_run` saw: ``out`` (output pairs in order); the cycles of the transfers
-    ``in_cycles``, ``filter_cycles``, ``out_cycles``; per cycle ``loaded``
-    (``filters_loaded``), ``in_ready`` and ``overflows``; ``overflow`` at the end;
-    ``cycles``."""
+    ``in_cycles``, ``filter_cycles``, ``out_cycles``, and ``op_cycles``, those where an op
+    issued (the component's ``_issue``: the multiplier is inside, not on a port); per
+    cycle ``loaded`` (``filters_loaded``), ``in_ready`` and ``overflows``; ``overflow`` at
+    the end; ``cycles``."""
 
 
 def _run(dut, phases, *, p_input=1.0, p_filter=1.0, p_output=1.0, accept=None, seed=0,
@@ -123,7 +127,7 @@ def _run(dut, phases, *, p_input=1.0, p_filter=1.0, p_output=1.0, accept=None, s
     bits = {s: len(port.payload.as_value()) for s, port in ports.items()}
     run = Run()
     run.out, run.out_cycles, run.loaded, run.in_ready = [], [], [], []
-    run.overflows = []
+    run.overflows, run.op_cycles = [], []
     cycles = {"filters": [], "input": []}
     limit = 40 * (len(beats["input"]) + len(beats["filters"]) + expected_out) + 2000
 
@@ -152,6 +156,8 @@ def _run(dut, phases, *, p_input=1.0, p_filter=1.0, p_output=1.0, accept=None, s
             run.overflows.append(ctx.get(dut.overflow))
             run.loaded.append(ctx.get(dut.filters_loaded))
             run.in_ready.append(ctx.get(dut.input.ready))
+            if ctx.get(dut._issue):
+                run.op_cycles.append(cycle)
             for s, port in ports.items():
                 if holding[s] and ctx.get(port.ready):
                     holding[s] = False
@@ -275,19 +281,18 @@ def test_random_configurations_with_random_stalls(seed):
     _check(dut, run, x, [f] * len(x))
 
 
-def test_long_output_stalls_fill_both_banks_and_hold_the_input():
-    # The sink is ready in bursts: both banks fill and the input waits for a bank;
-    # nothing is lost.
+def test_long_output_stalls_fill_both_banks_and_the_queue_and_hold_the_input():
+    # The sink is ready in bursts: both banks fill, the multiplier waits for a bank while
+    # the queue fills with the next tile's kept bins, then the input waits; nothing is
+    # lost.
     dut = _mac(2, 8, 50, 2, 2)
     rng = np.random.default_rng(12)
     f, x = _filters(dut, rng), _tiles(dut, rng, 5)
     run = _run(dut, _one_set(f, x), accept=lambda cycle: (cycle // 60) % 4 == 3, seed=12)
     _check(dut, run, x, [f] * len(x))
-    per_tile = dut.in_channels * dut.bins
-    starts = [run.in_cycles[t * per_tile] for t in range(5)]
-    ends = [run.in_cycles[(t + 1) * per_tile - 1] for t in range(5)]
-    waits = [start - end for start, end in zip(starts[1:], ends)]
-    assert max(waits) > dut.readout_cycles, "the input never waited for a bank"
+    assert max(np.diff(run.op_cycles)) > dut.readout_cycles, "no op waited for a bank"
+    assert max(_in_gaps(run)) > dut.readout_cycles, "the input never waited"
+    assert _queue_peak(dut, run) == dut.queue_depth
 
 
 def test_layout_of_the_model_matches_the_contracts_counts():
@@ -309,49 +314,80 @@ def test_layout_of_the_model_matches_the_contracts_counts():
         assert dut.kept_bins == sum(layout.kept)
 
 
-# --- Throughput, latency, the hazard -----------------------------------------------------
+# --- Throughput, latency, the queue, the hazard ------------------------------------------
 
 def _in_gaps(run):
     return np.diff(run.in_cycles).tolist()
 
 
+def _kept_transfers(dut, run):
+    """Per input transfer, whether its bin is kept."""
+    kept = Layout(dut.dims, dut.n, dut.compression_rate).kept
+    return [kept[i % dut.bins] for i in range(len(run.in_cycles))]
+
+
+def _queue_level(dut, run):
+    """``{cycle: kept bins in the queue after it}`` at every cycle where a kept bin went
+    in or one left (with its last op)."""
+    changes = {}
+    for cycle, kept in zip(run.in_cycles, _kept_transfers(dut, run)):
+        if kept:
+            changes[cycle] = changes.get(cycle, 0) + 1
+    for cycle in run.op_cycles[dut.out_channels - 1::dut.out_channels]:
+        changes[cycle] = changes.get(cycle, 0) - 1
+    level, levels = 0, {}
+    for cycle in sorted(changes):
+        level += changes[cycle]
+        levels[cycle] = level
+    return levels
+
+
+def _queue_peak(dut, run):
+    return max(_queue_level(dut, run).values())
+
+
+def _ops_per_tile(dut):
+    return dut.in_channels * dut.kept_bins * dut.out_channels
+
+
 def test_one_op_a_cycle_when_the_multiplier_is_the_bottleneck():
-    # 3 input channels, 2 output channels: a tile holds the multiplier for
-    # 3 * (K * 2 + N - K) cycles, more than the readout's 2 * N; tiles back to back.
+    # 1D n = 16, c = 25 (11 kept), 3 input channels, 2 output channels: a tile holds the
+    # multiplier for 3 * 11 * 2 = 66 cycles, more than the input's 48 and the readout's
+    # 32; tiles back to back, the multiplier never idle, the dropped bins pass at once.
     dut = _mac(1, 16, 25, 3, 2)
     tiles = 4
     rng = np.random.default_rng(10)
     f, x = _filters(dut, rng), _tiles(dut, rng, tiles)
     run = _run(dut, _one_set(f, x))
     _check(dut, run, x, [f] * tiles)
-    kept = Layout(1, 16, 25).kept * (dut.in_channels * tiles)
-    # a kept bin is taken by its last op (out_channels cycles), the others at once
-    assert _in_gaps(run) == [dut.out_channels if k else 1 for k in kept[1:]]
-    first_op = run.in_cycles[0] - (dut.out_channels - 1)
-    span = run.in_cycles[-1] - first_op + 1
-    assert span == tiles * dut.accumulate_cycles
-    # measured: ops per cycle over the cycles the multiplier is not dropping a bin
-    ops = tiles * dut.in_channels * dut.kept_bins * dut.out_channels
-    dropping = tiles * dut.in_channels * (dut.bins - dut.kept_bins)
-    assert ops / (span - dropping) == 1.0
-    # the readout: a sample a cycle, tile t's while tile t + 1 accumulates
-    per_tile = dut.in_channels * dut.bins
+    assert dut.accumulate_cycles == 66 == dut.tile_period
+    # one op a cycle from the first op to the last, over all tiles: the queue bridges
+    # the runs of dropped bins
+    first_op = run.op_cycles[0]
+    assert run.op_cycles == list(range(first_op, first_op + tiles * dut.accumulate_cycles))
+    assert first_op - run.in_cycles[0] == dut.queue_latency == 2
+    # the input waits (the queue is full) only at kept bins; a dropped bin goes the
+    # cycle after the bin before it
+    gaps = _in_gaps(run)
+    kept = _kept_transfers(dut, run)
+    assert max(gaps) > 1
+    assert all(gap == 1 for gap, k in zip(gaps, kept[1:]) if not k)
+    assert _queue_peak(dut, run) == dut.queue_depth
+    # the readout: a sample a cycle, tile t's while tile t + 1 accumulates; the first
+    # sample latency cycles after the tile's last op
+    per_tile = _ops_per_tile(dut)
     for t in range(tiles):
         cycles = run.out_cycles[t * dut.readout_cycles:(t + 1) * dut.readout_cycles]
         assert cycles == list(range(cycles[0], cycles[0] + dut.readout_cycles))
+        assert cycles[0] - run.op_cycles[(t + 1) * per_tile - 1] == dut.latency == 8
         if t + 1 < tiles:
-            assert run.in_cycles[(t + 1) * per_tile] < cycles[0]
-            assert cycles[-1] < run.in_cycles[(t + 2) * per_tile - 1]
-    # the last op of each tile (its last kept bin's transfer) to its first output
-    last_kept = max(p for p, k in enumerate(Layout(1, 16, 25).kept) if k)
-    for t in range(tiles):
-        last_op = run.in_cycles[(t * dut.in_channels + 2) * dut.bins + last_kept]
-        assert run.out_cycles[t * dut.readout_cycles] - last_op == dut.latency == 10
+            assert run.op_cycles[(t + 1) * per_tile] < cycles[0]
+            assert cycles[-1] < run.op_cycles[(t + 2) * per_tile - 1]
 
 
 def test_one_readout_sample_a_cycle_when_the_readout_is_the_bottleneck():
     # 1 input channel, 3 output channels, 2D: the readout (3 * 64 samples) is longer than
-    # the accumulation (K * 3 + 64 - K): the output is valid every cycle, tile after tile.
+    # the accumulation (25 * 3): the output is valid every cycle, tile after tile.
     dut = _mac(2, 8, 50, 1, 3)
     tiles = 4
     rng = np.random.default_rng(11)
@@ -361,33 +397,188 @@ def test_one_readout_sample_a_cycle_when_the_readout_is_the_bottleneck():
     assert dut.readout_cycles > dut.accumulate_cycles
     first = run.out_cycles[0]
     assert run.out_cycles == list(range(first, first + tiles * dut.readout_cycles))
-    samples_per_cycle = len(run.out) / (run.out_cycles[-1] - first + 1)
-    assert samples_per_cycle == 1.0
-    # the first tile: its first op issues the cycle after the set is in, and the bin is
-    # taken by the last of its out_channels ops; then ops back to back; the readout
-    # starts latency cycles after the last op (position 63 is kept)
-    first_op = dut.filter_words
-    assert run.filter_cycles[-1] == first_op - 1
-    assert run.in_cycles[0] == first_op + dut.out_channels - 1
-    assert run.in_cycles[dut.bins - 1] - first_op + 1 == dut.accumulate_cycles
-    assert first - run.in_cycles[dut.bins - 1] == dut.latency
+    # the first tile: its first bin is taken the cycle after the set is in and
+    # multiplied queue_latency later; the readout starts latency cycles after its last
+    # op. The queue is the smallest: a tile's ops, idle at the dropped columns, still
+    # take less than the readout.
+    per_tile = _ops_per_tile(dut)
+    assert run.filter_cycles[-1] == dut.filter_words - 1
+    assert run.in_cycles[0] == dut.filter_words
+    assert run.op_cycles[0] == dut.filter_words + dut.queue_latency
+    assert first - run.op_cycles[per_tile - 1] == dut.latency
+    assert dut.queue_depth == 2
+    for t in range(tiles):
+        ops = run.op_cycles[t * per_tile:(t + 1) * per_tile]
+        assert dut.accumulate_cycles < ops[-1] - ops[0] + 1 < dut.readout_cycles
 
 
-@pytest.mark.parametrize("stalls, seed", [((1.0, 1.0, 1.0), 20), ((0.6, 1.0, 0.5), 21),
-                                          ((0.9, 1.0, 0.2), 22)])
-def test_accumulator_hazard_worst_case(stalls, seed):
-    # 1D n = 8, c = 90: one kept bin (k = 0) and one output channel: all four channels of
-    # a tile accumulate into one word, 8 cycles apart at full rate.
-    dut = _mac(1, 8, 90, 4, 1)
-    assert dut.kept_bins == 1 and dut.accumulator_words == 1
+@pytest.mark.parametrize("dims, n, c, in_channels, out_channels, case", [
+    # 121 of 256 bins kept: the multiplier needs 242 cycles a channel, the input 256; the
+    # readout takes as long as the input (the queue's hand-over entries)
+    (2, 16, 50, 2, 2, "input"),
+    # 25 kept x 3 = 75 > 64 a channel: 225 cycles a tile against 192 and 192
+    (2, 8, 50, 3, 3, "multiplier"),
+    (2, 8, 50, 1, 3, "readout"),      # 192 against 64 and 75
+    # accumulate 60, readout 64: 4 apart, just the hand-over, no loss
+    (1, 16, 60, 3, 4, "readout"),
+    # accumulate 30, readout 32: within the hand-over, the period alternates 32, 34
+    (1, 16, 10, 1, 2, "hand-over"),
+], ids=lambda v: str(v))
+def test_stall_free_tile_period(dims, n, c, in_channels, out_channels, case):
+    # Section 6: the period is the largest of the input's, the multiplier's and the
+    # readout's cycles, plus at most half the bank hand-over (2 cycles) when the
+    # accumulation and the readout take within 4 cycles of each other.
+    dut = _mac(dims, n, c, in_channels, out_channels)
+    tiles = 6
+    rng = np.random.default_rng(13)
+    f, x = _filters(dut, rng), _tiles(dut, rng, tiles)
+    run = _run(dut, _one_set(f, x))
+    _check(dut, run, x, [f] * tiles)
+    parts = {"input": in_channels * dut.bins,
+             "multiplier": in_channels * dut.kept_bins * out_channels,
+             "readout": out_channels * dut.bins}
+    contract = max(parts.values())
+    assert (dut.input_cycles, dut.accumulate_cycles, dut.readout_cycles) == tuple(
+        parts.values())
+    if case in parts:
+        assert parts[case] == contract and dut.tile_period == contract
+    else:
+        assert dut.tile_period == contract + 1 <= contract + dut.bank_handover_cycles / 2
+        assert dut.bank_handover_cycles == 4
+    # measured: tile t's first output to tile t + 1's, in steady state (from tile 1 on),
+    # by pairs of tiles (the banks alternate)
+    starts = [run.out_cycles[t * dut.readout_cycles] for t in range(tiles)]
+    periods = np.diff(starts).tolist()
+    for pair in range(1, tiles - 2, 2):
+        assert (periods[pair] + periods[pair + 1]) / 2 == dut.tile_period, periods
+    if case == "input":          # the input never waited
+        assert _in_gaps(run) == [1] * (len(run.in_cycles) - 1)
+        assert periods[1:] == [contract] * (tiles - 2)
+    if case == "multiplier":     # the multiplier never idled, after the first tile
+        ops = run.op_cycles[_ops_per_tile(dut):]
+        assert ops == list(range(ops[0], ops[0] + len(ops)))
+    if case == "hand-over":
+        assert sorted(set(periods[1:])) == [contract, contract + 2]
+
+
+@pytest.mark.parametrize("dims, n, c, in_channels, out_channels, keeps_up", [
+    (1, 64, 50, 3, 2, True),      # 31 kept x 2 <= 64: the input at one a cycle
+    (1, 16, 25, 3, 2, False),     # 11 x 2 > 16: the multiplier at one op a cycle
+], ids=lambda v: str(v))
+def test_queue_depth_is_the_least_that_keeps_the_pace(monkeypatch, dims, n, c,
+                                                      in_channels, out_channels, keeps_up):
+    # The RTL at the model's depth keeps the pace, one entry less does not: the depth is
+    # derived, not guessed (and the model is the hardware's).
+    depth = _mac(dims, n, c, in_channels, out_channels).queue_depth
+    paces = []
+    for d in (depth, depth - 1):
+        monkeypatch.setattr(spectral_mac, "queue_depth_for", lambda *args, d=d: d)
+        dut = _mac(dims, n, c, in_channels, out_channels)
+        assert dut.queue_depth == d
+        rng = np.random.default_rng(14)
+        f, x = _filters(dut, rng), _tiles(dut, rng, 3)
+        run = _run(dut, _one_set(f, x))
+        _check(dut, run, x, [f] * 3)
+        if keeps_up:
+            paces.append(max(_in_gaps(run)) == 1)
+        else:
+            ops = run.op_cycles[_ops_per_tile(dut):]    # steady state: after tile 0
+            paces.append(ops == list(range(ops[0], ops[0] + len(ops))))
+    assert paces == [True, False]
+
+
+def test_queue_depth_rule():
+    # 2D n = 16, 2 x 2 channels: c = 0, the multiplier is the bottleneck with nothing to
+    # bridge; c = 50, 35 for the backlog where the frames meet (T = 11 kept columns in a
+    # row, 11 kept bins arriving for 8 served in each) and the hand-over's 4 (the
+    # readout takes as long as the input); c = 90, 3 and 4.
+    assert [_mac(2, 16, c, 2, 2).queue_depth for c in (0, 50, 90)] == [2, 39, 7]
+    assert _mac(2, 16, 50, 3, 2).queue_depth == 35       # no hand-over entries
+    assert _mac(1, 64, 50, 2, 2).queue_depth == 21 and _mac(1, 64, 50, 3, 2).queue_depth == 17
+    # multiplier-bound (33 x 33 x 4 > 64 x 64), but 1984 positions of dropped columns a
+    # frame to bridge at 4 cycles a kept bin; with one input channel the readout is the
+    # bottleneck (4 x 4096 cycles): the smallest queue
+    big = _mac(2, 64, 72, 4, 4)
+    assert big.kept_per_axis == 33 and big.accumulate_cycles > big.readout_cycles
+    assert big.queue_depth == 497 and 1984 / 4 < big.queue_depth < 1984 / 4 + 64
+    assert _mac(2, 64, 72, 1, 4).queue_depth == 2
+    # the largest legal need: 1D n = 4096, T = 2047, 2 output channels; the limit
+    wide = _mac(1, 4096, 50, 3, 2)
+    assert wide.kept_bins == 2047 and wide.queue_depth == spectral_mac.QUEUE_DEPTH_LIMIT
+    assert _mac(1, 4096, 50, 2, 2).queue_depth == 1025     # capped: 4 short
+    assert _mac(1, 4096, 50, 1, 2).queue_depth == 2        # readout-bound
+    # the model itself: one entry less, the input waits (or the multiplier idles; 4
+    # input channels, so that the readout is not the bottleneck)
+    for dims, n, c, o in [(2, 16, 50, 2), (1, 64, 50, 2), (2, 16, 50, 3), (2, 8, 50, 3)]:
+        dut = _mac(dims, n, c, 4, o)
+        positions = [p for p, k in enumerate(Layout(dims, n, c).kept) if k]
+        keeps_up = dut.kept_bins * o <= dut.bins
+        for depth, enough in ((dut.queue_depth, True), (dut.queue_depth - 1, False)):
+            wait, period = spectral_mac._frame_model(positions, dut.bins, o, 1, depth, 4)
+            assert ((wait == 0) if keeps_up else (period == dut.kept_bins * o)) == enough
+
+
+def test_queue_is_a_memory_without_collision_logic():
+    # The queue: a memory of queue_depth - 1 words of the sample's 2 * width bits (Yosys
+    # maps a deep one to block RAM), marked no_rw_check like the banks.
+    dut = _mac(2, 16, 50, 2, 2, width=12)
+    text = rtlil.convert(dut)
+    memories = re.findall(r"attribute \\no_rw_check 1\n  memory width (\d+) size (\d+)",
+                          text)
+    assert (str(2 * 12), str(dut.queue_depth - 1)) in memories
+    assert len(memories) == 4          # the filters, the two banks, the queue
+
+
+@pytest.mark.parametrize("out_channels, stalls, seed", [
+    (1, (1.0, 1.0, 1.0), 20), (1, (0.6, 1.0, 0.5), 21), (1, (0.9, 1.0, 0.2), 22),
+    (2, (1.0, 1.0, 1.0), 23), (2, (0.7, 1.0, 0.3), 24),
+])
+def test_accumulator_hazard_worst_case(out_channels, stalls, seed):
+    # 1D n = 8, c = 90: one kept bin (k = 0): all four channels of a tile accumulate
+    # into one word per output channel; the ops go op_spacing apart.
+    dut = _mac(1, 8, 90, 4, out_channels)
+    assert dut.kept_bins == 1 and dut.accumulator_words == out_channels
+    assert dut.op_spacing == {1: 3, 2: 2}[out_channels]
     rng = np.random.default_rng(seed)
     f, x = _filters(dut, rng), _tiles(dut, rng, 5)
     p_input, p_filter, p_output = stalls
     run = _run(dut, _one_set(f, x), p_input=p_input, p_filter=p_filter, p_output=p_output,
                seed=seed)
     _check(dut, run, x, [f] * len(x))
+    assert min(np.diff(run.op_cycles)) >= dut.op_spacing
     if p_input == 1.0 and p_output == 1.0:
-        assert _in_gaps(run) == [1] * (len(run.in_cycles) - 1)   # the word every 8 cycles
+        assert _in_gaps(run) == [1] * (len(run.in_cycles) - 1)
+        # the readout waits for the last write (one output channel: its first read is
+        # of that word) or only for the last read (two)
+        assert (dut.bank_full_stage, dut.latency) == {1: (5, 10), 2: (3, 8)}[out_channels]
+        per_tile = _ops_per_tile(dut)
+        for t in range(len(x)):
+            last_op = run.op_cycles[(t + 1) * per_tile - 1]
+            assert run.out_cycles[t * dut.readout_cycles] - last_op == dut.latency
+
+
+@pytest.mark.parametrize("out_channels", [1, 2])
+def test_accumulator_hazard_from_a_full_queue(monkeypatch, out_channels):
+    # The same worst case with the filters late: the queue fills with the first tile's
+    # bins (the input waits at a kept bin), then the multiplier serves them at full rate,
+    # the ops on one word HAZARD_DISTANCE apart. Without the spacing the same run is
+    # wrong: the test sees the hazard.
+    results = []
+    for spacing in (None, 1):
+        if spacing is not None:
+            monkeypatch.setattr(SpectralMAC, "op_spacing", property(lambda self: spacing))
+        dut = _mac(1, 8, 90, 4, out_channels)
+        rng = np.random.default_rng(25)
+        f, x = _filters(dut, rng), _tiles(dut, rng, 3)
+        run = _run(dut, _one_set(f, x), p_filter=0.1, serialize=False, seed=25)
+        first = run.op_cycles[0]
+        assert sum(c < first for c in run.in_cycles) > dut.queue_depth * dut.bins - 8
+        served = np.diff(run.op_cycles[:dut.queue_depth * out_channels]).tolist()
+        assert served == [dut.op_spacing] * len(served)
+        want, _, _ = model(dut, x, [f] * len(x))
+        got = np.array(run.out, dtype=np.int64).reshape(want.shape)
+        results.append(np.array_equal(got, want))
+    assert results == [True, False]
 
 
 # --- Scaling and overflow ----------------------------------------------------------------
@@ -526,45 +717,50 @@ def test_a_saturation_sets_the_flag_while_clear_is_held(scale, saturates):
 
 # --- Filter loading ----------------------------------------------------------------------
 
-def test_no_input_taken_before_the_set_is_complete():
-    # The input is offered from cycle 0, the words slowly: input.ready stays low until
-    # the set is in, filters_loaded rises the cycle after its last word.
+def test_no_op_before_the_set_is_complete():
+    # The input is offered from cycle 0, the words slowly: the queue takes the first kept
+    # bins (and the dropped ones between) until it is full, then the input waits at a
+    # kept bin; no op issues until the set is in; filters_loaded rises the cycle after
+    # its last word, and the first op issues then.
     dut = _mac(2, 8, 50, 2, 2)
     rng = np.random.default_rng(40)
     f, x = _filters(dut, rng), _tiles(dut, rng, 2)
     run = _run(dut, _one_set(f, x), p_filter=0.3, serialize=False, seed=40)
     last_word = run.filter_cycles[-1]
     assert len(run.filter_cycles) == dut.filter_words
-    assert not any(run.in_ready[:last_word + 1]) and not any(run.loaded[:last_word + 1])
-    assert all(run.loaded[last_word + 1:])
-    # the first op issues the cycle after the last word; its bin goes with the last op
-    assert run.in_cycles[0] == last_word + dut.out_channels
+    assert not any(run.loaded[:last_word + 1]) and all(run.loaded[last_word + 1:])
+    assert run.op_cycles[0] == last_word + 1
+    kept = _kept_transfers(dut, run)
+    before = [k for c, k in zip(run.in_cycles, kept) if c <= last_word]
+    assert sum(before) == dut.queue_depth and kept[len(before)]   # it waits at a kept bin
+    assert not all(run.in_ready[:last_word + 1])
     _check(dut, run, x, [f] * len(x))
 
 
-@pytest.mark.parametrize("dims, n, c, seed",
-                         [(1, 8, 50, 41), (2, 8, 0, 42), (2, 16, 75, 45)])
-def test_reload_races_tiles_by_the_rules(dims, n, c, seed):
+@pytest.mark.parametrize("dims, n, c, p_output, seed",
+                         [(1, 8, 50, 0.4, 41), (2, 8, 0, 0.25, 42), (2, 16, 75, 0.4, 45)])
+def test_reload_races_tiles_by_the_rules(dims, n, c, p_output, seed):
     # Three sets and five tiles, each stream on its own (not serialized), random stalls:
-    # no word is taken while a tile is in (from its first op to its last bin), no tile
-    # starts while a set is half written, and each tile uses the last set complete
-    # before its first op.
+    # no word is taken while a tile is in the multiplier (from its first op to its last),
+    # no tile starts while a set is half written, and each tile uses the last set
+    # complete before its first op. A slow sink makes the multiplier wait for a bank
+    # between tiles, which is where a set gets in (with the next tile's bins queued and
+    # a bank free, tiles follow back to back).
     dut = _mac(dims, n, c, 2, 2)
     rng = np.random.default_rng(seed)
     sets = [_filters(dut, rng) for _ in range(3)]
     x = _tiles(dut, rng, 5)
     phases = [("filters", sets[0]), ("tile", x[0]), ("filters", sets[1]), ("tile", x[1]),
               ("tile", x[2]), ("filters", sets[2]), ("tile", x[3]), ("tile", x[4])]
-    run = _run(dut, phases, p_input=0.5, p_filter=0.7, p_output=0.8, serialize=False,
+    run = _run(dut, phases, p_input=0.5, p_filter=0.7, p_output=p_output, serialize=False,
                seed=seed)
     words = np.array(run.filter_cycles)
-    per_tile = dut.in_channels * dut.bins
+    per_tile = _ops_per_tile(dut)
     used = []
     for t in range(5):
-        # the first bin's ops are back to back (its valid holds), the last takes it
-        first_op = run.in_cycles[t * per_tile] - (dut.out_channels - 1)
-        last = run.in_cycles[(t + 1) * per_tile - 1]
-        assert not np.any((words >= first_op) & (words <= last))
+        first_op = run.op_cycles[t * per_tile]
+        last_op = run.op_cycles[(t + 1) * per_tile - 1]
+        assert not np.any((words >= first_op) & (words <= last_op))
         written = int(np.sum(words < first_op))
         assert written % dut.filter_words == 0, f"tile {t} started in a half-written set"
         used.append(written // dut.filter_words - 1)
@@ -587,20 +783,21 @@ def test_reload_between_tiles_applies_to_the_next_tile():
 
 def test_filter_words_wait_for_the_tile_in_the_multiplier():
     # The new set is offered from the cycle the first is in, while tile 0 (offered from
-    # cycle 0) goes in slowly: the tile starts first (it wins the tie at the set
-    # boundary), no word is taken until its last bin is in; tile 0 uses the old set,
-    # tile 1 (waiting for the whole new set) the new one.
+    # cycle 0) goes in slowly: the tile starts first (its first bins are queued; it wins
+    # the tie at the set boundary), no word is taken until its last op; tile 0 uses the
+    # old set, tile 1 (queued, but waiting for the whole new set) the new one.
     dut = _mac(1, 8, 0, 3, 1)
     rng = np.random.default_rng(44)
     a, b = _filters(dut, rng), _filters(dut, rng)
     x = _tiles(dut, rng, 2)
     phases = [("filters", a), ("tile", x[0]), ("filters", b), ("tile", x[1])]
     run = _run(dut, phases, p_input=0.3, serialize=False, seed=44)
-    per_tile = dut.in_channels * dut.bins
+    per_tile = _ops_per_tile(dut)
     new_words = run.filter_cycles[dut.filter_words:]
-    assert run.in_cycles[0] == dut.filter_words       # the cycle after the first set
-    assert new_words[0] > run.in_cycles[per_tile - 1]
-    assert run.in_cycles[per_tile] > new_words[-1]
+    assert run.in_cycles[0] < dut.filter_words
+    assert run.op_cycles[0] == dut.filter_words       # the cycle after the first set
+    assert new_words[0] > run.op_cycles[per_tile - 1]
+    assert run.op_cycles[per_tile] > new_words[-1]
     _check(dut, run, x, [a, b])
 
 
@@ -649,8 +846,11 @@ def test_derived_values():
     assert dut.filter_memory_bits == 2 * 3 * 66 * 24
     assert dut.accumulator_width == 16 + 12 + 1 + 2
     assert dut.accumulator_words == 2 * 121
-    assert dut.accumulate_cycles == 3 * (121 * 2 + 256 - 121)
-    assert dut.readout_cycles == 2 * 256
+    # the multiplier: 2 ops a kept bin, none for the others; the input a bin a cycle
+    assert dut.accumulate_cycles == 3 * 121 * 2 and dut.op_spacing == 1
+    assert dut.input_cycles == 3 * 256 and dut.readout_cycles == 2 * 256
+    assert dut.tile_period == 3 * 256 and dut.bank_handover_cycles == 4
+    assert (dut.queue_depth, dut.queue_latency, dut.latency) == (35, 2, 8)
     assert dut.compression_rate == 50.0 and isinstance(dut.compression_rate, float)
     one = SpectralMAC(**{**_GOOD, "dims": 1, "n": 64, "compression_rate": 0,
                          "in_channels": 1})
@@ -659,7 +859,8 @@ def test_derived_values():
     assert one.words_per_filter == 33 and one.accumulator_width == 16 + 12 + 1
 
 
-def test_converts_to_verilog():
-    dut = _mac(2, 8, 50, 2, 2)
+@pytest.mark.parametrize("dims, n", [(2, 16), (1, 64)])
+def test_converts_to_verilog(dims, n):
+    dut = _mac(dims, n, 50, 2, 2)
     text = verilog.convert(dut, name="spectral_mac")
     assert "module spectral_mac" in text
