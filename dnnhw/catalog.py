@@ -13,6 +13,7 @@ import hashlib
 import importlib
 
 from dnnhw.spec import dgc as _dgc_spec, diffy_tile as _diffy_spec, zvc as _zvc_spec
+from dnnhw.spec import bandlimit as _bandlimit_spec
 from dnnhw.spec import fft as _fft_spec
 
 
@@ -397,6 +398,45 @@ def _fft_peak_rate(params):
     return 2 * params["width"], "bit"
 
 
+_BANDLIMIT_PARAMS = (
+    Param("dims", 2, _bandlimit_spec.DIMS, "1: a tile is a row of n; 2: n x n, by row and "
+          "column passes"),
+    Param("n", 16, _fft_spec.POINTS, "FFT points per axis (2D: up to 64)"),
+    Param("taps", 3, range(1, _fft_spec.POINTS[-1] + 1), "filter side (at most n)"),
+    Param("in_channels", 2, _bandlimit_spec.CHANNELS, "channels of a tile in"),
+    Param("out_channels", 2, _bandlimit_spec.CHANNELS, "channels of a tile out"),
+    Param("compression_rate", 50, range(0, 100),
+          "c, percent: the share of the spectrum dropped (fixed at generation)"),
+    Param("width", 16, _fft_spec.WIDTHS, "bits of a sample"),
+    Param("twiddle_width", 16, _fft_spec.TWIDDLE_WIDTHS, "bits of a twiddle's parts"),
+    Param("coefficient_width", 16, _bandlimit_spec.COEFFICIENT_WIDTHS,
+          "bits of a filter coefficient's parts"),
+    Param("spectrum_shift", 14, range(0, _fft_spec.WIDTHS[-1]
+                                      + _bandlimit_spec.COEFFICIENT_WIDTHS[-1] + 1),
+          "right shift of the channel sums (the host quantizes the filters by as much)"),
+)
+# The quick tier simulates the 2D default; the full tier also a 1D engine and 2D at
+# c = 90 % and 32 x 32, and builds them on the ECP5 at several c for the memory figure.
+# None fits the UP5K: two transforms and the MAC need 12 or more multipliers at n = 8
+# (each transform of n >= 8 has a rotating stage), and it has 8 DSPs.
+_BANDLIMIT_1D = {"dims": 1, "n": 64, "taps": 5, "in_channels": 2, "out_channels": 2}
+_BANDLIMIT_FLOW = (
+    FlowConfig({}, tier="quick"),
+    FlowConfig({"compression_rate": 0}, ("ecp5-85f",), sim=False),
+    FlowConfig({}, ("ecp5-85f",), sim=False),
+    FlowConfig({"compression_rate": 90}, ("ecp5-85f",)),
+    FlowConfig({"n": 32, "compression_rate": 75}, ("ecp5-85f",)),
+    FlowConfig({**_BANDLIMIT_1D, "compression_rate": 50}, ("ecp5-85f",)),
+    FlowConfig({**_BANDLIMIT_1D, "n": 1024, "taps": 9, "compression_rate": 75},
+               ("ecp5-85f",), sim=False),
+)
+
+
+def _bandlimit_peak_rate(params):
+    """One ``width``-bit input sample a cycle (when the multiplier keeps up)."""
+    return params["width"], "bit"
+
+
 CORES = (
     Core(
         name="zvc-compress",
@@ -519,6 +559,23 @@ CORES = (
         benchmark="bandlimit",
         docs="docs/fft.md",
         peak_rate=_fft_peak_rate,
+    ),
+    Core(
+        name="bandlimit-conv",
+        component="dnnhw.rtl.bandlimit_conv:BandLimitedConv",
+        params=_BANDLIMIT_PARAMS,
+        summary="band-limited FFT convolution engine (Dziedzic et al.): FFT, the kept "
+                "low-frequency block times stored filter spectra, channel sums, IFFT, crop",
+        golden="dnnhw.golden.bandlimit_conv_fixed:conv",
+        testbench="dnnhw.sim.bandlimit_conv",
+        report="dnnhw.report.bandlimit_conv",
+        flow=_BANDLIMIT_FLOW,
+        # Filter memory, error against direct convolution and SQNR, from the golden model.
+        analyses=(Analysis("figures", "dnnhw.bench.bandlimit_conv:flow_figures",
+                           uses_configs=False),),
+        benchmark="bandlimit-conv",
+        docs="docs/bandlimit-conv.md",
+        peak_rate=_bandlimit_peak_rate,
     ),
 )
 

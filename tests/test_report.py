@@ -297,3 +297,57 @@ def test_fft_sections_from_the_benches_records_and_a_small_sqnr_study(tmp_path, 
     # and peer sections, so the README keeps what a full run wrote there.
     _, quick = render_sections([records[0], records[-1]], CORES)
     assert [s.key for s in quick] == ["fft-sim", "fft-sqnr"]
+
+
+def _bandlimit_run(*, stalled, period=512.0, sqnr=61.7):
+    return {"dims": 2, "n": 16, "taps": 3, "in_channels": 2, "out_channels": 2,
+            "compression_rate": 50.0, "width": 16,
+            "tiles": {"random": 3, "camera": 2, "astronaut": 2},
+            "idle": 0.3 if stalled else 0.0, "backpressure": 0.3 if stalled else 0.0,
+            "source_pause": "random(probability=0.3)" if stalled else "full",
+            "sink_pause": "random(probability=0.3)" if stalled else "full",
+            "cycles": 9000 if stalled else 4700, "in_samples_per_cycle": 0.4 if stalled else 0.76,
+            "out_samples_per_cycle": 0.3 if stalled else 0.58,
+            "tile_period": period, "cycles_per_tile": 512,
+            "sqnr_db": {"random": 61.0, "camera": 62.0, "astronaut": 62.5, "run": sqnr},
+            "error_vs_direct": {"random": 0.5, "camera": 0.2, "astronaut": 0.21, "run": 0.45},
+            "overflow": {"rtl": 0, "golden": 0}}
+
+
+def test_bandlimit_conv_sections_from_the_benches_records_and_the_quick_study(tmp_path):
+    from dnnhw.bench import bandlimit_conv as bench
+    core = get_core("bandlimit-conv")
+    params = core.resolve({})
+    sim = {"stall_free": _bandlimit_run(stalled=False),
+           "random_stalls": _bandlimit_run(stalled=True, period=900.0),
+           "reload": _bandlimit_run(stalled=True, period=910.0, sqnr=58.0)}
+    qor = {**_qor("ecp5-85f", 9000, 60.5), "dsp": 52, "bram": 12}
+    records = [
+        _record("sim", "bandlimit-conv", params, sim, simulator="icarus"),
+        _record("synth", "bandlimit-conv", params, qor, target="ecp5-85f"),
+        _record("synth", "bandlimit-conv", dict(params, compression_rate=90),
+                {**qor, "bram": 8}, target="ecp5-85f"),
+        _record("analysis", "bandlimit-conv", {}, bench.study(quick=True),
+                analysis="dnnhw.bench.bandlimit_conv:flow_figures"),
+    ]
+    summary, sections = render_sections(records, CORES)
+    keys = [s.key for s in sections]
+    assert keys == ["bandlimit-conv-sim", "bandlimit-conv-synth", "bandlimit-conv-memory",
+                    "bandlimit-conv-error", "bandlimit-conv-sqnr"]
+    row = next(r for r in summary if r.core == "bandlimit-conv")
+    assert "21 tiles (random and photographs) bit-exact" in row.verified
+    assert "a tile every 512 cycles (model 512), 2D n 16" in row.throughput
+    assert "ecp5-85f 50 60.5 MHz; ecp5-85f 90 60.5 MHz" == row.fmax
+    # 2D 16 x 16 at c = 90 %: m + 1 = int(9 sqrt(0.1)) = 2, 3 x 2 = 6 of 144 words.
+    assert "filter memory 46 % at c = 50 %, 4 % at c = 90 %" in row.paper
+    body = {s.key: s.body for s in sections}
+    assert ("| 2D 16 x 16, 3 taps, 2 -> 2 ch, c 50 %, 16-bit | filters reloaded, random "
+            "stalls | 3 random, 2 camera, 2 astronaut | 9,000 | 0.400 | 910.0 | 512 | 58.0 "
+            "| 45.00 % | 0 = 0 |") in body["bandlimit-conv-sim"]
+    # The filter memory column is the core's own: 2 x 2 filters of 66 words, 32 bits each.
+    assert "| 2D 16 x 16, 3 taps, 2 -> 2 ch, c 50 %, 16-bit | ecp5-85f | 9,000 | 1 | 52 | 12 " \
+           "| 264 | 8.2 | 60.5 |" in body["bandlimit-conv-synth"]
+    assert "| 2D | 16 x 16 | 50 % | 5 | 121 of 256 | 66 of 144 | 45.8 % |" \
+        in body["bandlimit-conv-memory"]
+    paths = write_report(records, catalog=CORES, output=tmp_path, run={"tier": "quick"})
+    assert {p.name for p in paths} >= {f"{k}.png" for k in keys}
