@@ -343,7 +343,7 @@ def test_bandlimit_conv_sections_from_the_benches_records_and_the_quick_study(tm
     body = {s.key: s.body for s in sections}
     assert ("| 2D 16 x 16, 3 taps, 2 -> 2 ch, c 50 %, 16-bit | filters reloaded, random "
             "stalls | 3 random, 2 camera, 2 astronaut | 9,000 | 0.400 | 910.0 | 512 | 58.0 "
-            "| 45.00 % | 0 = 0 |") in body["bandlimit-conv-sim"]
+            "| 21.0 % / 50.0 % | 0 = 0 |") in body["bandlimit-conv-sim"]
     # The filter memory column is the core's own: 2 x 2 filters of 66 words, 32 bits each.
     assert "| 2D 16 x 16, 3 taps, 2 -> 2 ch, c 50 %, 16-bit | ecp5-85f | 9,000 | 1 | 52 | 12 " \
            "| 264 | 8.2 | 60.5 |" in body["bandlimit-conv-synth"]
