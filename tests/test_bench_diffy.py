@@ -249,7 +249,7 @@ def test_cli_bad_options_name_the_option(argv, message, capsys):
 
 def test_cli_unknown_benchmark(capsys):
     assert cli_main(["bench", "nope"]) == 2
-    assert ("unknown benchmark 'nope'; known: bandlimit, conv, dgc, diffy, morph, ratios"
+    assert ("unknown benchmark 'nope'; known: bandlimit, bandlimit-conv, conv, dgc, diffy, morph, ratios"
             in capsys.readouterr().err)
 
 

@@ -49,11 +49,11 @@ def _bytes_pieces(data, bit_cycles):
 
 
 class _Received:
-    """What :func:`_receive` saw: ``data`` (bytes taken), ``errors`` and ``overruns``
-    (the cycles of the pulses), ``cycles`` run."""
+    """What :func:`_receive` saw: ``data`` (bytes taken) and ``taken`` (their cycles),
+    ``errors`` and ``overruns`` (the cycles of the pulses), ``cycles`` run."""
 
     def __init__(self):
-        self.data, self.errors, self.overruns, self.cycles = [], [], [], 0
+        self.data, self.taken, self.errors, self.overruns, self.cycles = [], [], [], [], 0
 
 
 def _receive(dut, log, *, ready=lambda cycle: True):
@@ -66,6 +66,7 @@ def _receive(dut, log, *, ready=lambda cycle: True):
                 dut.data.valid, dut.data.payload, dut.error, dut.overrun)
             if valid and take:
                 log.data.append(payload)
+                log.taken.append(log.cycles)
             if error:
                 log.errors.append(log.cycles)
             if overrun:
@@ -222,6 +223,23 @@ def test_overrun_keeps_the_held_byte_and_loses_the_new_one():
     assert log.data == [0x01]
     assert len(log.overruns) == 2
     assert log.errors == []
+
+
+def test_a_byte_taken_as_the_next_arrives_is_no_overrun():
+    def run(ready):
+        dut = UARTReceiver(divisor=4)
+        log = _Received()
+        _simulate(dut, _drive_line(dut.rx, _bytes_pieces([0x01, 0x02], 4)), _wait(150),
+                  background=[_receive(dut, log, ready=ready)])
+        return log
+
+    # Always ready, the second byte is there (valid) from cycle `second` on: it came
+    # into the holding register at the end of cycle second - 1.
+    second = run(lambda cycle: True).taken[1]
+    # Ready only in that cycle: the first byte leaves as the second comes in.
+    log = run(lambda cycle: cycle == second - 1 or cycle >= 120)
+    assert log.taken[0] == second - 1
+    assert log.data == [0x01, 0x02] and log.overruns == []
 
 
 def test_a_byte_taken_in_time_is_no_overrun():

@@ -10,9 +10,11 @@ capture read back from a file; and every rule of the contract is written down on
 """
 
 import binascii
-import enum
 import operator
 from typing import NamedTuple
+
+from dnnhw.spec.board import (CRC_INIT, FRAME_OVERHEAD, ID_KEYS, MAX_PAYLOAD_RANGE,
+                              PROTOCOL_VERSION, SYNC, Command, ErrorCode)
 
 
 __all__ = [
@@ -24,43 +26,7 @@ __all__ = [
 ]
 
 
-SYNC = 0xA5
-"""The byte that starts every frame."""
-
-PROTOCOL_VERSION = 1
-"""The ``dnnhw=`` version of the ID that this host speaks."""
-
-MAX_PAYLOAD_RANGE = range(16, 4096 + 1)
-"""The legal values of the bridge's ``max_payload`` generation parameter."""
-
-FRAME_OVERHEAD = 6
-"""Bytes of a frame besides its payload: ``SYNC``, command, length (2), CRC (2)."""
-
-ID_KEYS = ("dnnhw", "core", "module", "git", "clock", "baud", "max_payload")
-"""The keys every ``ID`` carries (section 4)."""
-
 _ID_INTEGER_KEYS = frozenset({"dnnhw", "clock", "baud", "max_payload"})
-
-
-class Command(enum.IntEnum):
-    """Frame command codes: host to board below 0x80, board to host from 0x80."""
-    IDENTIFY = 0x01
-    WRITE = 0x02
-    STATUS = 0x03
-    ACK = 0x80
-    ID = 0x81
-    READ = 0x82
-    STATE = 0x83
-    ERROR = 0xEE
-
-
-class ErrorCode(enum.IntEnum):
-    """The code in an ``ERROR`` frame's payload."""
-    BAD_CRC = 1
-    BAD_LENGTH = 2
-    TRUNCATED = 3
-    BAD_COMMAND = 4
-    BAD_STREAM = 5
 
 
 def _code_name(codes, code):
@@ -105,7 +71,7 @@ def crc16_ccitt_false(data):
     """CRC-16/CCITT-FALSE of ``data``: poly 0x1021, init 0xFFFF, no reflection, no final
     xor (``binascii.crc_hqx`` is exactly this CRC when started from 0xFFFF)."""
     _check_bytes(data, "data")
-    return binascii.crc_hqx(data, 0xFFFF)
+    return binascii.crc_hqx(data, CRC_INIT)
 
 
 def encode_frame(command, payload=b""):
