@@ -48,9 +48,26 @@ def _tiles_text(run):
     return ", ".join(f"{count} {name}" for name, count in run["tiles"].items() if count)
 
 
-def _core(params):
-    from ..rtl.bandlimit_conv import BandLimitedConv
-    return BandLimitedConv(**params)
+def _filter_words(params):
+    """Words of a whole filter set (``docs/bandlimit-conv.md`` section 4)."""
+    from ..golden.bandlimit_conv_fixed import band
+    return (params["in_channels"] * params["out_channels"]
+            * band(params["n"], params["dims"], params["compression_rate"]).words_per_filter)
+
+
+def _filter_bits(params):
+    from ..golden.bandlimit_conv_fixed import filter_memory_bits
+    return filter_memory_bits(dims=params["dims"], n=params["n"],
+                              in_channels=params["in_channels"],
+                              out_channels=params["out_channels"],
+                              compression_rate=params["compression_rate"],
+                              coefficient_width=params["coefficient_width"])
+
+
+def _periods(results):
+    """The core's ``cycles_per_tile`` as its benches recorded it, by build."""
+    return {tuple(sorted(s["params"].items())): run["cycles_per_tile"]
+            for s in results.sims() for label, run in _runs(s) if label == "stall-free"}
 
 
 # --- summary -----------------------------------------------------------------------------
@@ -155,16 +172,17 @@ def _synths(results):
 
 def _synth_table(results):
     rows = []
+    periods = _periods(results)
     for s in _synths(results):
         q, p = s["qor"], s["params"]
-        core = _core(p)
+        period = periods.get(tuple(sorted(p.items())))
+        samples = p["in_channels"] * p["n"] ** p["dims"]
         rows.append([_build(p), q["target"], f"{q['lut']:,}", f"{q['ff']:,}", q["dsp"],
-                     q["bram"], f"{core.filter_words:,}",
-                     f"{core.filter_memory_bits / 1024:,.1f}", f"{q['fmax_mhz']:.1f}",
-                     core.cycles_per_tile,
-                     f"{core.tile_samples * q['fmax_mhz'] / core.cycles_per_tile:.1f}"])
+                     q["bram"], f"{_filter_words(p):,}", f"{_filter_bits(p) / 1024:,.1f}",
+                     f"{q['fmax_mhz']:.1f}", "-" if period is None else f"{period:g}",
+                     "-" if period is None else f"{samples * q['fmax_mhz'] / period:.1f}"])
     return markdown_table(["build", "target", "LUT", "FF", "DSP", "BRAM", "filter words",
-                           "filter Kibit", "Fmax (MHz)", "cycles / tile",
+                           "filter Kibit", "Fmax (MHz)", "cycles / tile (simulated build)",
                            "Msamples / s in"], rows, align="llrrrrrrrrr")
 
 
@@ -188,7 +206,7 @@ def _synth_plot(results):
             area.plot(cs, [s["qor"]["lut"] for _, s in mine], label=f"{label}: LUT", **look)
             memory.plot(cs, [s["qor"]["bram"] for _, s in mine], label=f"{label}: BRAM",
                         **look)
-            memory.plot(cs, [_core(s["params"]).filter_memory_bits / 18432 for _, s in mine],
+            memory.plot(cs, [_filter_bits(s["params"]) / 18432 for _, s in mine],
                         label=f"{label}: filter bits / 18 Kib", linestyle="--",
                         fillstyle="none", **look)
             drawn += 1
