@@ -1,5 +1,5 @@
-"""The ``dnnhw`` command: list, generate, sim, synth, flow, report, sweep, bench, and the
-commands that benchmarks bring (``dnnhw --help`` lists them).
+"""The ``dnnhw`` command: list, generate, sim, synth, flow, report, sweep, board, bench, and
+the commands that benchmarks bring (``dnnhw --help`` lists them).
 
 Every subcommand is generic over the catalog (:mod:`dnnhw.catalog`, or another one given
 with ``--catalog module:attribute``) and the benchmark registry (:mod:`dnnhw.bench`).
@@ -270,6 +270,9 @@ def build_parser():
     p.add_argument("--readme", help="also rewrite this README's sweep-CORE section")
     _add_job_options(p)
 
+    from .boards.cli import add_board_parser
+    add_board_parser(sub, core_args)
+
     for command in bench_commands().values():
         sub.add_parser(command.name, help=command.help, add_help=False)
 
@@ -277,6 +280,11 @@ def build_parser():
         f"`{name}`: {b.summary}" for name, b in benchmarks().items()), add_help=False)
     p.add_argument("what", nargs="?", help=f"the benchmark: {', '.join(benchmarks())}")
     return parser
+
+
+def cmd_board(args):
+    from .boards.cli import cmd_board
+    return cmd_board(args)
 
 
 def _terminate(signum, frame):
@@ -319,6 +327,7 @@ def _main(argv):
         return {
             "list": cmd_list, "generate": cmd_generate, "sim": cmd_sim, "synth": cmd_synth,
             "flow": cmd_flow, "sweep": cmd_sweep, "report": cmd_report,
+            "board": cmd_board,
         }[args.command](args)
     except ParameterError as error:
         print(f"dnnhw: error: {error}", file=sys.stderr)

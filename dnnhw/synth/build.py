@@ -55,7 +55,9 @@ from .harness import OutOfContext
 
 
 __all__ = ["CATEGORIES", "PLACERS", "without_huge_memory_init", "Family", "Target", "TARGETS", "QoR", "DoesNotFit",
-           "synthesize", "format_qor_table"]
+           "synthesize", "format_qor_table",
+           # The pieces a board build (dnnhw.boards) shares with the out-of-context one.
+           "find_tool", "count_cells", "categorize", "summarize_path"]
 
 
 #: Resource categories every :class:`QoR` reports, in table order.
@@ -311,7 +313,7 @@ class DoesNotFit(RuntimeError):
         super().__init__(f"{core} does not fit {target}: it needs {needs} (log: {log})")
 
 
-def _find_tool(name):
+def find_tool(name):
     # The console scripts of the pip-installed YoWASP packages sit next to the interpreter
     # running us; a virtualenv that is not activated does not have them on PATH.
     for path in (os.path.dirname(sys.executable), None):
@@ -324,7 +326,7 @@ def _find_tool(name):
 
 
 def _run(tool, args, *, log, cwd):
-    executable = _find_tool(tool)
+    executable = find_tool(tool)
     result = subprocess.run([executable, *args], cwd=cwd, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
@@ -341,7 +343,7 @@ def _run(tool, args, *, log, cwd):
                            f"last lines:\n{tail}")
 
 
-def _count_cells(netlist, module_name):
+def count_cells(netlist, module_name):
     """Cells of a module of a Yosys JSON netlist by type, descending into non-blackbox
     submodules (which are not cells of the device)."""
     modules = netlist["modules"]
@@ -350,13 +352,13 @@ def _count_cells(netlist, module_name):
         cell_type = cell["type"]
         submodule = modules.get(cell_type)
         if submodule is not None and not submodule.get("attributes", {}).get("blackbox"):
-            counts.update(_count_cells(netlist, cell_type))
+            counts.update(count_cells(netlist, cell_type))
         else:
             counts[cell_type] += 1
     return counts
 
 
-def _categorize(family, counts):
+def categorize(family, counts):
     categories = dict.fromkeys(CATEGORIES, 0)
     other = {}
     for cell_type, count in sorted(counts.items()):
@@ -378,7 +380,7 @@ def _pick_clock(fmax, clock_port):
     return matches[0]
 
 
-def _summarize_path(critical_path):
+def summarize_path(critical_path):
     path = critical_path["path"]
     logic = sum(step["delay"] for step in path if step["type"] != "routing")
     routing = sum(step["delay"] for step in path if step["type"] == "routing")
@@ -560,8 +562,8 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
     if core_module not in netlist["modules"]:
         raise RuntimeError(f"module {core_module!r} missing from the Yosys netlist "
                            f"{netlist_path}; see {yosys_log_path}")
-    core_counts, other_cells = _categorize(family, _count_cells(netlist, core_module))
-    all_counts, _ = _categorize(family, _count_cells(netlist, top))
+    core_counts, other_cells = categorize(family, count_cells(netlist, core_module))
+    all_counts, _ = categorize(family, count_cells(netlist, top))
     harness_counts = {category: all_counts[category] - core_counts[category]
                       for category in CATEGORIES}
 
@@ -604,7 +606,7 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
     critical_path = []
     for path in report.get("critical_paths", []):
         if path["from"] == f"posedge {clock}" and path["to"] == f"posedge {clock}":
-            critical_path = _summarize_path(path)
+            critical_path = summarize_path(path)
             break
     placed = {bel: usage["used"] for bel, usage in sorted(report["utilization"].items())
               if usage["used"]}
