@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 
 from dnnhw.golden import bandlimit_conv_fixed as golden
 from dnnhw.rtl.bandlimit_conv import BandLimitedConv
+from dnnhw.sim.fft_data import unit_filters
 
 
 BASE = dict(dims=1, n=8, taps=3, in_channels=2, out_channels=2, compression_rate=50,
@@ -21,8 +22,7 @@ def _data(dut, tiles, seed, scale=0.5):
     rng = np.random.default_rng(seed)
     top = int((1 << (dut.width - 1)) * scale)
     x = rng.integers(-top, top, size=(tiles, dut.in_channels, *(dut.n,) * dut.dims))
-    w = rng.standard_normal((dut.out_channels, dut.in_channels, *(dut.taps,) * dut.dims))
-    w /= np.sum(np.abs(w), axis=tuple(range(2, w.ndim)), keepdims=True)
+    w = unit_filters(rng, dut.out_channels, dut.in_channels, dut.taps, dut.dims)
     words = golden.filter_spectra(w, n=dut.n, compression_rate=dut.compression_rate,
                                   coefficient_width=dut.coefficient_width,
                                   coefficient_shift=dut.spectrum_shift)
@@ -117,8 +117,7 @@ def test_saturation_sets_the_sticky_overflow_flag():
     dut = BandLimitedConv(**dict(BASE, spectrum_shift=2))
     rng = np.random.default_rng(1)
     x = rng.integers(-2048, 2048, size=(2, 2, 8))
-    w = rng.standard_normal((2, 2, 3))
-    words = golden.filter_spectra(w / np.abs(w).sum(-1, keepdims=True), n=8,
+    words = golden.filter_spectra(unit_filters(rng, 2, 2, 3, 1), n=8,
                                   compression_rate=50, coefficient_width=12,
                                   coefficient_shift=10)
     want, overflow = _golden(dut, x, words)

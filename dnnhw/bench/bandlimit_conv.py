@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from ..golden import bandlimit_conv_fixed as golden
-from ..sim.fft_data import IMAGES, grey_image
+from ..sim.fft_data import IMAGES, grey_image, unit_filters
 from ..spec.bandlimit import COEFFICIENT_WIDTHS
 from ..spec.fft import TWIDDLE_WIDTHS
 from ..text import markdown_table
@@ -53,11 +53,6 @@ def _patches(dims, n, count, rng):
             starts = np.linspace(0, flat.size - n, share).astype(int)
             out += [flat[s:s + n] for s in starts]
     return np.array(out) - 0.5
-
-
-def _filters(rng, dims, taps):
-    w = rng.standard_normal((CHANNELS, CHANNELS, *(taps,) * dims))
-    return w / np.sum(np.abs(w), axis=tuple(range(2, w.ndim)), keepdims=True)
 
 
 def _tiles(unit, width):
@@ -125,7 +120,7 @@ def error_rows(shapes, rates, tiles, width=16, seed=0):
         unit = _patches(dims, n, tiles * CHANNELS, rng).reshape(tiles, CHANNELS,
                                                                 *(n,) * dims)
         x = _tiles(unit, width)
-        w = _filters(rng, dims, taps)
+        w = unit_filters(rng, CHANNELS, CHANNELS, taps, dims)
         direct = golden.direct_reference(x, w, dims=dims, taps=taps)
         for c in rates:
             ideal = golden.float_reference(x, w, dims=dims, n=n, compression_rate=c)
@@ -146,7 +141,7 @@ def sqnr_rows(shape, widths, rates, tiles, seed=0):
     images = _patches(dims, n, tiles * CHANNELS, rng).reshape(tiles, CHANNELS,
                                                                *(n,) * dims)
     noise = rng.uniform(-0.5, 0.5, size=images.shape)
-    w = _filters(rng, dims, taps)
+    w = unit_filters(rng, CHANNELS, CHANNELS, taps, dims)
     rows = []
     for width in widths:
         for c in rates:

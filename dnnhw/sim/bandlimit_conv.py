@@ -49,7 +49,7 @@ from cocotb.triggers import RisingEdge
 from dnnhw.golden import bandlimit_conv_fixed as golden
 
 from .bench import StreamBench
-from .fft_data import IMAGES, grey_image
+from .fft_data import IMAGES, grey_image, unit_filters
 from .streams import PayloadFormat
 from .tb import record
 
@@ -152,9 +152,7 @@ class BandLimitBench(StreamBench):
     def filters(self):
         """``(w, words)``: float filters ``(out, in, *taps)`` with unit sum of magnitudes
         and the host's quantized spectra, flat in address order ``(words, 2)``."""
-        w = self.rng.standard_normal((self.out_channels, self.in_channels,
-                                      *(self.taps,) * self.dims))
-        w /= np.sum(np.abs(w), axis=tuple(range(2, w.ndim)), keepdims=True)
+        w = unit_filters(self.rng, self.out_channels, self.in_channels, self.taps, self.dims)
         words = golden.filter_spectra(w, n=self.n, compression_rate=self.c,
                                       coefficient_width=self.coefficient_width,
                                       coefficient_shift=self.spectrum_shift)

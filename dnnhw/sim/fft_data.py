@@ -10,11 +10,19 @@ import functools
 import numpy as np
 
 
-__all__ = ["IMAGES", "signed_range", "default_frames", "random_frames", "full_scale_frames",
+__all__ = ["IMAGES", "unit_filters", "signed_range", "default_frames", "random_frames", "full_scale_frames",
            "grey_image", "image_frames", "reference", "sqnr_db"]
 
 #: The photographs the frames are cut from (names of :data:`dnnhw.workloads.IMAGES`).
 IMAGES = ("camera", "astronaut")
+
+
+def unit_filters(rng, out_channels, in_channels, taps, dims):
+    """Random real filters ``(out_channels, in_channels, *(taps,) * dims)``: normal numbers
+    divided by each filter's sum of magnitudes, so that no correlation output exceeds
+    its input's range (the band-limited engine's test filters)."""
+    w = rng.standard_normal((out_channels, in_channels, *(taps,) * dims))
+    return w / np.sum(np.abs(w), axis=tuple(range(2, w.ndim)), keepdims=True)
 
 
 def signed_range(width):
