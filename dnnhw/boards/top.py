@@ -175,6 +175,33 @@ class BoardTop(Elaboratable):
             raise TypeError(f"BoardTop for the {self.board.name} elaborates for "
                             f"{self.board.platform}, not for {platform!r}")
         m = Module()
+        bridge = self.add_core(m)
+
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
+        m.d.comb += [bridge.rx.eq(uart_rx.i), uart_tx.o.eq(bridge.tx)]
+
+        indicators = self.indicators()
+        for index, shown in enumerate(self.board.leds):
+            # The buffer applies the pin's inversion (the iCEBreaker's LEDs are active low).
+            led = io.Buffer("o", platform.request("led", index, dir="-"))
+            m.submodules[f"led_{index}"] = led
+            m.d.comb += led.o.eq(indicators[shown])
+        return m
+
+    def indicators(self):
+        """What the board's LEDs can show (``Board.leds`` names them), as values of the
+        bridge's outputs."""
+        bridge = self.bridge
+        return {"activity": bridge.activity, "busy": bridge.busy,
+                "frame_error": bridge.frame_error, "core_error": bridge.core_error,
+                "error": bridge.frame_error | bridge.core_error}
+
+    def add_core(self, m):
+        """Add the core and the bridge to module ``m``, their streams and error wired up,
+        and return the bridge, whose ``rx`` and ``tx`` the caller connects: the board's
+        pins in :meth:`elaborate`, a simulation top's ports in :mod:`dnnhw.boards.sim`."""
         m.submodules.core = core = self.component
         m.submodules.bridge = bridge = self.bridge
 
@@ -197,21 +224,7 @@ class BoardTop(Elaboratable):
                 m.d.comb += getattr(core, name).eq(0)
         m.d.comb += bridge.core_error.eq(
             _any(getattr(core, name) for name in self.core_error_signals))
-
-        uart = platform.request("uart", 0, dir="-")
-        m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
-        m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
-        m.d.comb += [bridge.rx.eq(uart_rx.i), uart_tx.o.eq(bridge.tx)]
-
-        indicators = {"activity": bridge.activity, "busy": bridge.busy,
-                      "frame_error": bridge.frame_error, "core_error": bridge.core_error,
-                      "error": bridge.frame_error | bridge.core_error}
-        for index, shown in enumerate(self.board.leds):
-            # The buffer applies the pin's inversion (the iCEBreaker's LEDs are active low).
-            led = io.Buffer("o", platform.request("led", index, dir="-"))
-            m.submodules[f"led_{index}"] = led
-            m.d.comb += led.o.eq(indicators[shown])
-        return m
+        return bridge
 
 
 def _any(signals):
