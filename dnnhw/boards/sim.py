@@ -11,6 +11,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from dnnhw.rtl._parts import owned
+
 from .board import get_board
 from .top import BoardTop
 
@@ -26,8 +28,7 @@ class SimBoardTop(wiring.Component):
     def __init__(self, top):
         if not isinstance(top, BoardTop):
             raise TypeError(f"top must be a BoardTop, got {type(top).__name__}")
-        self.top = top
-        top._MustUse__silence = True     # elaborated through add_core, not on its own
+        self.top = owned(top)            # elaborated through add_core, not on its own
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
                           "leds": Out(max(1, len(top.board.leds)))})
 
