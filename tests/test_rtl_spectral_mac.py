@@ -278,6 +278,8 @@ def test_random_configurations_with_random_stalls(seed):
     f, x = _filters(dut, rng), _tiles(dut, rng, 3)
     run = _run(dut, _one_set(f, x), p_input=pick.uniform(0.4, 1), seed=seed,
                p_filter=pick.uniform(0.4, 1), p_output=pick.uniform(0.3, 1))
+    # _check asserts every output sample against the test's NumPy model, in order, and
+    # the overflow flag.
     _check(dut, run, x, [f] * len(x))
 
 

@@ -51,6 +51,8 @@ def _check(res, params, *, sqnr_floor):
 @needs_icarus
 @pytest.mark.parametrize("params", _default_params(), ids=lambda p: f"{p['dims']}d-n{p['n']}")
 def test_quick_configurations_on_icarus(build_root, params):
+    # _check asserts the run passed (every sample bit-exact), the tile period against the
+    # core's model, the overflow flag and the SQNR floor.
     _check(run_testbench("bandlimit-conv", params, sim="icarus", build_root=build_root),
            params, sqnr_floor=40)
 
@@ -60,5 +62,6 @@ def test_quick_configurations_on_icarus(build_root, params):
     _default_params()[1], get_core("bandlimit-conv").resolve({"n": 32, "compression_rate": 75})],
     ids=lambda p: f"{p['dims']}d-n{p['n']}-c{p['compression_rate']}")
 def test_on_verilator(build_root, params):
+    # As above: _check asserts exactness, the period, the flag and the SQNR floor.
     _check(run_testbench("bandlimit-conv", params, sim="verilator", build_root=build_root),
            params, sqnr_floor=40)

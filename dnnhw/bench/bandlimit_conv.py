@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from ..golden import bandlimit_conv_fixed as golden
-from ..sim.fft_data import IMAGES, grey_image, unit_filters
+from ..sim.fft_data import IMAGES, grey_image, real_sqnr_db, relative_error, unit_filters
 from ..spec.bandlimit import COEFFICIENT_WIDTHS
 from ..spec.fft import TWIDDLE_WIDTHS
 from ..text import markdown_table
@@ -82,15 +82,6 @@ def _quantized(w, n, c, width):
                                  coefficient_shift=coefficient_width - 2)
 
 
-def _relative(got, want):
-    return float(np.linalg.norm(got - want) / np.linalg.norm(want))
-
-
-def _sqnr(got, want):
-    noise = float(np.sum((got - want) ** 2))
-    return None if noise == 0 else float(10 * np.log10(np.sum(want ** 2) / noise))
-
-
 def memory_rows(shapes=SHAPES, rates=RATES):
     """Per shape and c: the kept bins a channel, the words of one filter (the stored
     one-sided part) and their share of the whole one-sided spectrum, and the bits of a
@@ -126,9 +117,9 @@ def error_rows(shapes, rates, tiles, width=16, seed=0):
             ideal = golden.float_reference(x, w, dims=dims, n=n, compression_rate=c)
             y, overflow = _engine(x, _quantized(w, n, c, width), dims, n, taps, c, width)
             rows.append({"dims": dims, "n": n, "taps": taps, "c": c, "tiles": tiles,
-                         "float_error": _relative(ideal, direct),
-                         "fixed_error": _relative(y, direct),
-                         "fixed_vs_float_sqnr_db": _sqnr(y, ideal),
+                         "float_error": relative_error(ideal, direct),
+                         "fixed_error": relative_error(y, direct),
+                         "fixed_vs_float_sqnr_db": real_sqnr_db(y, ideal),
                          "overflow": bool(overflow)})
     return rows
 
@@ -151,7 +142,7 @@ def sqnr_rows(shape, widths, rates, tiles, seed=0):
                 ideal = golden.float_reference(x, w, dims=dims, n=n, compression_rate=c)
                 y, overflow = _engine(x, words, dims, n, taps, c, width)
                 rows.append({"dims": dims, "n": n, "taps": taps, "width": width, "c": c,
-                             "data": source, "sqnr_db": _sqnr(y, ideal),
+                             "data": source, "sqnr_db": real_sqnr_db(y, ideal),
                              "overflow": bool(overflow)})
     return rows
 

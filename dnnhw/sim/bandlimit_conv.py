@@ -49,7 +49,7 @@ from cocotb.triggers import RisingEdge
 from dnnhw.golden import bandlimit_conv_fixed as golden
 
 from .bench import StreamBench
-from .fft_data import IMAGES, grey_image, unit_filters
+from .fft_data import IMAGES, grey_image, real_sqnr_db, relative_error, unit_filters
 from .streams import PayloadFormat
 from .tb import record
 
@@ -74,19 +74,6 @@ PERIOD_SLACK = 64
 def _signed(values, width):
     values = np.asarray(values, dtype=np.int64) & ((1 << width) - 1)
     return np.where(values >= 1 << (width - 1), values - (1 << width), values)
-
-
-def _sqnr(got, want):
-    noise = float(np.sum((got - want) ** 2))
-    signal = float(np.sum(want ** 2))
-    if noise == 0 or signal == 0:
-        return None
-    return float(10 * np.log10(signal / noise))
-
-
-def _relative_error(got, want):
-    scale = float(np.linalg.norm(want))
-    return None if scale == 0 else float(np.linalg.norm(got - want) / scale)
 
 
 class BandLimitBench(StreamBench):
@@ -236,10 +223,10 @@ class BandLimitBench(StreamBench):
         direct = golden.direct_reference(x, w, dims=self.dims, taps=self.taps)
         kinds = np.array(sources)
         names = ["random", *self.cfg["images"]]
-        sqnr = {name: _sqnr(got[kinds == name], ideal[kinds == name]) for name in names}
-        error = {name: _relative_error(got[kinds == name], direct[kinds == name])
+        sqnr = {name: real_sqnr_db(got[kinds == name], ideal[kinds == name]) for name in names}
+        error = {name: relative_error(got[kinds == name], direct[kinds == name])
                  for name in names}
-        sqnr["run"], error["run"] = _sqnr(got, ideal), _relative_error(got, direct)
+        sqnr["run"], error["run"] = real_sqnr_db(got, ideal), relative_error(got, direct)
         in_cycles = np.array(run.sources["input"].cycles)
         firsts = in_cycles[::tile_in]
         middle = firsts[1:-1] if len(firsts) > 3 else firsts

@@ -11,7 +11,8 @@ import numpy as np
 
 
 __all__ = ["IMAGES", "unit_filters", "signed_range", "default_frames", "random_frames", "full_scale_frames",
-           "grey_image", "image_frames", "reference", "sqnr_db"]
+           "grey_image", "image_frames", "reference", "sqnr_db", "real_sqnr_db",
+           "relative_error"]
 
 #: The photographs the frames are cut from (names of :data:`dnnhw.workloads.IMAGES`).
 IMAGES = ("camera", "astronaut")
@@ -114,3 +115,19 @@ def sqnr_db(y, x, inverse=False):
     if noise == 0 or signal == 0:
         return None
     return float(10 * np.log10(signal / noise))
+
+
+def real_sqnr_db(got, want):
+    """``10 log10(sum want^2 / sum (got - want)^2)`` of real outputs ``got`` against a
+    float reference ``want``; ``None`` for an exact result or a silent reference."""
+    noise = float(np.sum((got - want) ** 2))
+    signal = float(np.sum(want ** 2))
+    if noise == 0 or signal == 0:
+        return None
+    return float(10 * np.log10(signal / noise))
+
+
+def relative_error(got, want):
+    """``||got - want|| / ||want||`` (L2), ``None`` for a zero reference."""
+    scale = float(np.linalg.norm(want))
+    return None if scale == 0 else float(np.linalg.norm(got - want) / scale)
