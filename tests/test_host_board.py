@@ -336,7 +336,8 @@ def test_one_write_frame_in_flight_and_the_streams_take_turns(connect):
                         expect={"o": 100, "echo": 45})
     assert outputs == {"o": list(range(1, 101)), "echo": list(range(45))}
     assert model.max_in_flight == 1 and model.bytes_while_busy == 0
-    assert [stream for stream, _ in model.writes] == [0, 1] * 3 + [0] * 17
+    # Turns of 5 beats each (the 3-byte stream's frame holds 5): 20 of i, 9 of w.
+    assert model.writes == [(0, 16), (1, 6)] * 9 + [(0, 16)] * 11
 
 
 def test_run_drains_more_output_than_the_pty_holds(connect):
@@ -350,7 +351,7 @@ def test_run_drains_more_output_than_the_pty_holds(connect):
     assert outputs["echo"] == [k % 256 for k in range(20000)]
     stats = board.last_run
     assert (stats.beats_sent, stats.beats_received) == (40000, 40000)
-    frames = -(-20000 // 85) + -(-20000 // 255)
+    frames = 2 * -(-20000 // 85)        # turns of 85 beats (a frame of 3-byte beats)
     assert stats.bytes_sent == 20000 * 4 + frames * 7
     assert stats.bytes_received == 20000 * 4 + frames * (7 + 9)   # READs and ACKs
     assert stats.seconds > 0 and stats.line_rate == 11520

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import serial
 
+from dnnhw.spec.board import turn_beats
+
 from .protocol import (PROTOCOL_VERSION, Command, FrameError,
                        FrameParser, beat_bytes, command_name, encode_frame, error_name,
                        pack_beats, parse_ack, parse_ident, parse_state, unpack_beats)
@@ -305,9 +307,11 @@ class Board:
         number of beats) have arrived. Beats buffered before the call (left by a failed
         read) are dropped: the outputs are what these inputs produced.
 
-        The sink streams take turns a frame at a time (so a core that takes several inputs
-        in step gets each from the start), one frame in flight; the reader thread collects
-        the output all the while. ``timeout`` (default the Board's) is the longest wait
+        With several sink streams, they take turns of
+        :func:`~dnnhw.spec.board.turn_beats` beats each, a frame a turn, round robin
+        (docs/board.md section 3: the board queues one turn per stream, so a core that
+        takes its inputs in step has what it needs); one sink gets whole frames. One
+        frame is in flight; the reader thread collects the output all the while. ``timeout`` (default the Board's) is the longest wait
         with nothing from the board, for the ACKs and the outputs alike. The link's
         :class:`Throughput` is left in ``last_run``.
         """
@@ -336,8 +340,12 @@ class Board:
                 buffered.clear()
             received_before = self._bytes_received
         sent_before = self._bytes_sent
+        turn = None
+        if len(self.sinks) > 1:
+            turn = turn_beats(self.ident["max_payload"],
+                              [self._widths[name] for name in self.sinks])
         turns = collections.deque(
-            (name, number, collections.deque(self._frame_chunks(name, data)))
+            (name, number, collections.deque(self._frame_chunks(name, data, turn)))
             for name, (number, data) in packed.items() if data)
         start = time.perf_counter()
         while turns:
@@ -370,10 +378,11 @@ class Board:
                              f"{self.sidecar['module']}; its {role} streams: "
                              f"{', '.join(names) or 'none'}") from None
 
-    def _frame_chunks(self, stream, data):
-        """``data`` (packed beats of ``stream``) cut into whole-beat WRITE payloads."""
+    def _frame_chunks(self, stream, data, beats=None):
+        """``data`` (packed beats of ``stream``) cut into whole-beat WRITE payloads of
+        ``beats`` beats each (None: as many as a frame holds)."""
         size = beat_bytes(self._widths[stream])
-        step = (self.ident["max_payload"] - 1) // size * size
+        step = ((self.ident["max_payload"] - 1) // size if beats is None else beats) * size
         return [data[k:k + step] for k in range(0, len(data), step)]
 
     def _write_frame(self, stream, number, chunk, timeout):

@@ -40,3 +40,11 @@ class ErrorCode(enum.IntEnum):
     TRUNCATED = 3
     BAD_COMMAND = 4
     BAD_STREAM = 5
+
+
+def turn_beats(max_payload, widths):
+    """Beats of each input stream's turn when a core has several (``widths``: their
+    payload widths in bits): as many as one ``WRITE`` frame of the widest holds, so that
+    every stream's turn is one frame of the same number of beats. The board queues one
+    turn per input stream (docs/board.md section 3)."""
+    return min((max_payload - 1) // -(-width // 8) for width in widths)
