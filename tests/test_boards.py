@@ -15,6 +15,10 @@ from dnnhw.host.protocol import parse_ident
 
 ZVC = ("zvc-compress", {"lanes": 8, "width": 8})
 FFT = ("fft", {"n": 16})             # n = 16: the FFT that fits the UP5K's 8 DSPs
+# The Diffy tile that fits the iCEBreaker beside the bridge and its two input queues (two
+# windows fill 96 % of the logic cells and fail to place).
+DIFFY = ("diffy-tile", {"lanes": 4, "filters": 2, "windows": 1, "width": 8,
+                        "max_products": 576})
 
 # The UART pins of each board (amaranth-boards), as its constraint file spells them.
 UART_PINS = {
@@ -142,6 +146,24 @@ def test_build_icebreaker_zvc(tmp_path):
     record = build(*ZVC, board="icebreaker", out_dir=tmp_path, git="abc1234")
     _check_build(record, tmp_path, board="icebreaker", clock_mhz=12)
     assert record["utilization"]["logic_cells"]["bel"] == "ICESTORM_LC"
+
+
+def test_build_icebreaker_diffy(tmp_path):
+    """The second core CI builds for the iCEBreaker: a Diffy tile with two input streams,
+    each behind a queue of one host turn, at the board clock."""
+    record = build(*DIFFY, board="icebreaker", out_dir=tmp_path, git="abc1234")
+    _check_build(record, tmp_path, board="icebreaker", clock_mhz=12)
+    assert record["utilization"]["bram"] >= 4      # the bridge's two, a queue each
+
+
+def test_several_input_streams_get_a_queue_of_one_turn_each():
+    top = BoardTop(*DIFFY, board="icebreaker", max_payload=256, git="abc1234")
+    assert top.sinks == ("a", "w")
+    # The widest beat (a: 4 x 8 activations, 4 x 8 previous, a raw bit and last = 66 bits)
+    # is 9 bytes; a 256-byte frame holds 28 of them after the stream number.
+    assert top.sidecar["streams"]["a"]["width"] == 66
+    assert top.sink_queue_depth == 28
+    assert BoardTop(*ZVC, board="icebreaker", git="abc1234").sink_queue_depth == 0
 
 
 def test_a_core_that_does_not_fit_is_refused_with_the_numbers(tmp_path):

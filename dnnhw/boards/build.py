@@ -116,7 +116,15 @@ def _failure(top, build_dir, script_log):
                                f"{needs}", overused=overused, log=str(nextpnr_log))
     errors = [line for line in text.splitlines() if line.startswith("ERROR:")]
     if errors:
-        return BoardBuildError(f"nextpnr failed on {where}: {errors[-1]}",
+        # A design that fits but fills the device can fail to place (the UP5K's carry
+        # chains): say how full it is.
+        used = {bel: (int(u), int(a)) for bel, u, a in _UTILISATION_LINE.findall(text)
+                if int(a)}
+        fullest = ""
+        if used:
+            bel, (u, a) = max(used.items(), key=lambda item: item[1][0] / item[1][1])
+            fullest = f"; its fullest resource is {bel}, {u} of {a} ({100 * u / a:.0f} %)"
+        return BoardBuildError(f"nextpnr failed on {where}: {errors[-1]}{fullest}",
                                log=str(nextpnr_log))
     return BoardBuildError(f"the build of {where} failed; last lines:\n"
                            f"{log_tail(script_log, 30)}", log=str(script_log))

@@ -4,12 +4,12 @@ import subprocess
 from pathlib import Path
 
 from amaranth.hdl import Const, Elaboratable, Module, Value
-from amaranth.lib import io
+from amaranth.lib import fifo, io
 
 from dnnhw.catalog import ParameterError, get_core
 from dnnhw.generate import describe
 from dnnhw.rtl.uart_bridge import UARTBridge
-from dnnhw.spec.board import MAX_PAYLOAD_RANGE, PROTOCOL_VERSION
+from dnnhw.spec.board import MAX_PAYLOAD_RANGE, PROTOCOL_VERSION, turn_beats
 
 from .board import get_board
 
@@ -100,9 +100,15 @@ class BoardTop(Elaboratable):
         The ``ID`` payload: ``dnnhw=1;core=;module=;git=;clock=;baud=;max_payload=``.
     core_error_signals : tuple of str
         The core's outputs ORed into the bridge's ``core_error``.
+    sink_queue_depth : int
+        Beats of the queue in front of each input stream: one host turn
+        (:func:`~dnnhw.spec.board.turn_beats`) when the core has several, so that inputs
+        taken in step never deadlock the one frame in flight (docs/board.md section 3);
+        0 (no queue) with one.
 
-    The core's plain inputs (e.g. ``clear_overflow``) are held at 0; its other plain
-    outputs are left unconnected.
+    The core's plain inputs are held at their signature's reset values, which a core sets
+    to what works without a driver (``clear_overflow`` at 0, a Stripes tile's ``msb`` at
+    its full precision); its other plain outputs are left unconnected.
     """
 
     def __init__(self, core, params=None, *, board, baud=115200, max_payload=256, git=None):
@@ -155,6 +161,10 @@ class BoardTop(Elaboratable):
             ("dnnhw", PROTOCOL_VERSION), ("core", self.core.name), ("module", self.module),
             ("git", git), ("clock", self.clock_hz), ("baud", baud),
             ("max_payload", max_payload)))
+        self.sink_queue_depth = 0
+        if len(self.sinks) > 1:
+            self.sink_queue_depth = turn_beats(
+                max_payload, [streams[name]["width"] for name in self.sinks])
         # Built here so that a core the bridge cannot carry (a beat over 512 bits, an ID
         # longer than max_payload) is refused before any elaboration.
         try:
@@ -205,11 +215,22 @@ class BoardTop(Elaboratable):
         m.submodules.core = core = self.component
         m.submodules.bridge = bridge = self.bridge
 
-        for bridge_side, name in zip(bridge.to_core, self.sinks):
+        for index, (bridge_side, name) in enumerate(zip(bridge.to_core, self.sinks)):
             core_side = _stream(core, name)
-            m.d.comb += [core_side.valid.eq(bridge_side.valid),
-                         core_side.payload.eq(bridge_side.payload),
-                         bridge_side.ready.eq(core_side.ready)]
+            if self.sink_queue_depth:
+                queue = fifo.SyncFIFOBuffered(width=len(bridge_side.payload),
+                                              depth=self.sink_queue_depth)
+                m.submodules[f"sink_queue_{index}"] = queue
+                m.d.comb += [queue.w_data.eq(bridge_side.payload),
+                             queue.w_en.eq(bridge_side.valid),
+                             bridge_side.ready.eq(queue.w_rdy),
+                             core_side.valid.eq(queue.r_rdy),
+                             core_side.payload.eq(queue.r_data),
+                             queue.r_en.eq(core_side.ready)]
+            else:
+                m.d.comb += [core_side.valid.eq(bridge_side.valid),
+                             core_side.payload.eq(bridge_side.payload),
+                             bridge_side.ready.eq(core_side.ready)]
         for bridge_side, name in zip(bridge.from_core, self.sources):
             core_side = _stream(core, name)
             if isinstance(Value.cast(core_side.ready), Const):
@@ -221,7 +242,8 @@ class BoardTop(Elaboratable):
                          core_side.ready.eq(bridge_side.ready)]
         for name, signal in self.sidecar["signals"].items():
             if signal["direction"] == "in":
-                m.d.comb += getattr(core, name).eq(0)
+                port = getattr(core, name)
+                m.d.comb += port.eq(port.init)
         m.d.comb += bridge.core_error.eq(
             _any(getattr(core, name) for name in self.core_error_signals))
         return bridge

@@ -104,7 +104,8 @@ class DiffyTile(wiring.Component):
     step : Out(1)
         High in every cycle the tile performs a step.
     msb, msb_signed : In
-        ``stripes`` only: the top bit processed (precision - 1) and whether it is a sign bit.
+        ``stripes`` only: the top bit processed (precision - 1) and whether it is a sign
+        bit; their defaults (``width - 1``, 1) are the full signed precision.
     """
 
     #: Cycles from a pallet's input transfer to its group's output transfer when the
@@ -138,8 +139,10 @@ class DiffyTile(wiring.Component):
             "step": Out(1),
         }
         if mode == "stripes":
-            members["msb"] = In(range(width))
-            members["msb_signed"] = In(1)
+            # Reset to the full signed precision, which every layer fits: a top that
+            # does not drive them (a board top) computes right, only slower.
+            members["msb"] = In(range(width), init=width - 1)
+            members["msb_signed"] = In(1, init=1)
         super().__init__(members)
 
     # --- derived values -------------------------------------------------------------------
