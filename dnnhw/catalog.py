@@ -168,6 +168,10 @@ class Core:
     fmax_goals : dict of str to float, or callable
         Target name to the Fmax (MHz) the project aims for, or ``f(params, target)``
         giving it; the report sets each build against it (see :meth:`fmax_goal`).
+    board_job : str or None
+        ``module:function`` that lays a user's tensors out as the core's beats, with the
+        golden model's answer, for ``dnnhw board run`` (see :mod:`dnnhw.host.job`); None
+        when the core cannot run over the board link yet.
     """
     name: str
     component: str
@@ -182,6 +186,7 @@ class Core:
     docs: str = None
     peak_rate: object = None
     fmax_goals: object = field(default_factory=dict)
+    board_job: str = None
 
     def resolve(self, overrides=None):
         """Defaults updated with ``overrides`` (strings or values), validated."""
@@ -198,6 +203,16 @@ class Core:
     def component_class(self):
         module, _, cls = self.component.partition(":")
         return getattr(importlib.import_module(module), cls)
+
+    def board_job_maker(self):
+        """The :attr:`board_job` function, or :class:`ParameterError` naming the cores
+        that have one."""
+        if self.board_job is None:
+            runnable = ", ".join(c.name for c in CORES if c.board_job)
+            raise ParameterError(f"core '{self.name}' has no board job yet: `dnnhw board "
+                                 f"run` takes {runnable}")
+        module, _, function = self.board_job.partition(":")
+        return getattr(importlib.import_module(module), function)
 
     def build(self, params=None):
         """An instance of the component at ``params`` (validated against the catalog)."""
@@ -453,6 +468,7 @@ CORES = (
         docs="README.md#the-zv-format",
         peak_rate=_zvc_peak_rate,
         fmax_goals={"ice40-up5k": 75, "ecp5-85f": 150},
+        board_job="dnnhw.sim.zvc_data:compress_job",
     ),
     Core(
         name="zvc-decompress",
@@ -467,6 +483,7 @@ CORES = (
         docs="README.md#the-zv-format",
         peak_rate=_zvc_peak_rate,
         fmax_goals={"ice40-up5k": 60, "ecp5-85f": 120},
+        board_job="dnnhw.sim.zvc_data:decompress_job",
     ),
     Core(
         name="zvc-loopback",
@@ -479,6 +496,7 @@ CORES = (
         flow=(FlowConfig({"lanes": 8, "width": 16}, tier="quick"),
               FlowConfig({"lanes": 32, "width": 32})),
         docs="README.md#the-zv-format",
+        board_job="dnnhw.sim.zvc_data:loopback_job",
     ),
     Core(
         name="diffy-tile",
@@ -494,6 +512,7 @@ CORES = (
         benchmark="diffy",
         docs="docs/diffy-tile.md",
         fmax_goals=_diffy_fmax_goal,
+        board_job="dnnhw.sim.diffy_data:board_job",
     ),
     Core(
         name="morph-array",
@@ -560,6 +579,7 @@ CORES = (
         benchmark="bandlimit",
         docs="docs/fft.md",
         peak_rate=_fft_peak_rate,
+        board_job="dnnhw.sim.fft_data:board_job",
     ),
     Core(
         name="bandlimit-conv",

@@ -68,7 +68,7 @@ def test_tile_layers(params, build_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("params", SLOW_POINTS, ids=_id)
 def test_tile_larger_layers(params, build_root):
-    from dnnhw.sim.diffy_tile import DEFAULT_LAYERS
+    from dnnhw.sim.diffy_data import DEFAULT_LAYERS
     res = run_testbench("diffy-tile", params, build_root=build_root,
                         config={"layers": DEFAULT_LAYERS + SLOW_LAYERS})
     check(res)

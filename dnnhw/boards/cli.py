@@ -1,11 +1,11 @@
-"""``dnnhw board build`` and ``dnnhw board program``: the parser and the commands, kept
-here so that :mod:`dnnhw.cli` only registers them."""
+"""``dnnhw board build``, ``dnnhw board program`` and ``dnnhw board run``: the parser and
+the commands, kept here so that :mod:`dnnhw.cli` only registers them."""
 
 import json
 import sys
 from pathlib import Path
 
-from dnnhw.catalog import ParameterError
+from dnnhw.catalog import ParameterError, get_core
 
 from .board import BOARDS
 
@@ -34,6 +34,19 @@ def add_board_parser(sub, core_args):
                    "`dnnhw board build` (its board.json names the bitstream and board)")
     p.add_argument("--board", choices=BOARDS,
                    help="the board (default: the one in the directory's board.json)")
+
+    p = actions.add_parser("run", help="stream tensors through the core on a board, check "
+                           "the result against the golden model, report the throughput")
+    core_args(p)
+    p.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyUSB1")
+    p.add_argument("--input", help="the tensors: a .npy file (x) or an .npz file of named "
+                   "arrays, as the core's board job takes them (default: example data)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="the UART's line rate the board was built for (default 115200)")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds with nothing from the board before giving up (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the example data")
+    p.add_argument("-o", "--output", help="save the board's outputs as an .npz file")
 
 
 def _build(args):
@@ -85,5 +98,41 @@ def _program(args):
     return 0
 
 
+def _run(args):
+    import numpy as np
+
+    from dnnhw.cli import _parse_params
+    from dnnhw.host.board import BoardError
+    from .run import run_on_board
+    try:
+        result = run_on_board(args.core, _parse_params(args.param), port=args.port,
+                              input_path=args.input, baud=args.baud, timeout=args.timeout,
+                              seed=args.seed)
+    except BoardError as error:
+        print(f"dnnhw: the board failed: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:          # the port cannot be opened
+        print(f"dnnhw: cannot open --port {args.port}: {error}", file=sys.stderr)
+        return 1
+    job = result.job
+    print(f"{args.core}: {job.describe}")
+    print(f"  link: {result.throughput.summary()}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    if args.output and job.decode is not None:
+        np.savez(args.output, **job.decode(result.outputs))
+        print(f"  outputs: {args.output}")
+    if result.mismatches:
+        print(f"  DIFFERS from the golden model ({get_core(args.core).golden}):",
+              file=sys.stderr)
+        for line in result.mismatches:
+            print(f"    {line}", file=sys.stderr)
+        return 1
+    beats = sum(len(v) for v in result.outputs.values())
+    print(f"  {beats} output beats bit-exact against the golden model "
+          f"({get_core(args.core).golden})")
+    return 0
+
+
 def cmd_board(args):
-    return {"build": _build, "program": _program}[args.board_command](args)
+    return {"build": _build, "program": _program, "run": _run}[args.board_command](args)

@@ -7,6 +7,9 @@ board's), so a tiny divisor means a high ``baud`` (12 MHz / 1.5 Mbaud = 8 clocks
 the iCEBreaker): a byte is 80 clock cycles, which keeps a simulated frame short.
 """
 
+import hashlib
+from pathlib import Path
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -17,7 +20,7 @@ from .board import get_board
 from .top import BoardTop
 
 
-__all__ = ["SimBoardTop", "sim_board_top"]
+__all__ = ["SimBoardTop", "sim_board_top", "write_sim_top"]
 
 
 class SimBoardTop(wiring.Component):
@@ -54,3 +57,29 @@ def sim_board_top(core, params=None, *, board="icebreaker", divisor=8, max_paylo
     baud = clock_hz // divisor
     return SimBoardTop(BoardTop(core, params, board=board, baud=baud,
                                 max_payload=max_payload, git=git))
+
+
+def write_sim_top(core, params=None, *, build_dir, divisor=8, board="icebreaker"):
+    """Write the Verilog of :func:`sim_board_top` into ``build_dir``; return ``(path of
+    the Verilog, sidecar)``. The module is ``dnnhw_board_sim_<digest of the Verilog>``,
+    so each design gets its own simulator build. The sidecar is the top's (``module``,
+    ``clock``, ``reset``, the UART's ``divisor``, ``baud`` and ``timeout_bits``,
+    ``max_payload``, ``ident``, ``leds``) with the core's own inside (``core_sidecar``):
+    what :mod:`dnnhw.sim.board` reads."""
+    from amaranth.back import verilog
+
+    sim_top = sim_board_top(core, params, board=board, divisor=divisor)
+    top = sim_top.top
+    text = verilog.convert(sim_top, name="dnnhw_board_sim", emit_src=False)
+    module = f"dnnhw_board_sim_{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+    text = text.replace("dnnhw_board_sim", module)
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    v_path = build_dir / f"{module}.v"
+    if not v_path.is_file() or v_path.read_text() != text:
+        v_path.write_text(text)
+    sidecar = {"module": module, "clock": "clk", "reset": "rst", "divisor": top.divisor,
+               "baud": top.baud, "timeout_bits": top.bridge.timeout_bits,
+               "max_payload": top.max_payload, "ident": top.ident,
+               "leds": list(top.board.leds), "core_sidecar": top.sidecar}
+    return v_path, sidecar

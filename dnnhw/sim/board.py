@@ -28,13 +28,12 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from dnnhw.golden import zvc as golden
+from dnnhw.catalog import get_core
 from dnnhw.host import Board
-from dnnhw.host.protocol import Command, ErrorCode, FrameParser, encode_frame
+from dnnhw.host.job import run_job
+from dnnhw.host.protocol import Command, ErrorCode, FrameParser, beat_bytes, encode_frame
 
-from .streams import PayloadFormat
 from .tb import load_config, load_sidecar, record
-from .zvc_data import random_frame
 
 
 DEFAULTS = {
@@ -42,8 +41,7 @@ DEFAULTS = {
     "host_timeout_s": 60.0,     # Board(timeout=): wall-clock seconds with no byte
     "wall_limit_s": 240.0,      # per test, the guard on the host thread
     "poll_cycles": 32,          # how often an idle rx driver looks at the pty
-    "frames": 3,                # ZVC frames a run
-    "max_windows": 6,           # windows a frame
+    "input": None,              # board_run_command: the --input file (None: example data)
 }
 
 
@@ -230,45 +228,12 @@ class Bench:
     async def host(self, function):
         return await HostThread(function).join(self.period_ns, self.cfg["wall_limit_s"])
 
-    # ZVC ---------------------------------------------------------------------------
-
-    def zvc_case(self):
-        """``(inputs, expected)``: the sink's beats and the expected source beats for a
-        few random frames, packed from the sidecar's stream fields as
-        :mod:`dnnhw.sim.zvc` does. zvc-compress: windows in, the golden
-        ``compress_frame`` words out; zvc-decompress: those words in, the windows back;
-        zvc-loopback: windows in and out."""
-        core = self.core_sidecar["core"]
-        if core not in ZVC_CORES:
-            raise ValueError(f"this bench runs {', '.join(ZVC_CORES)}, not {core!r}")
-        params = self.core_sidecar["params"]
-        lanes, width = int(params["lanes"]), int(params["width"])
-        frames = [random_frame(self.rng, int(self.rng.integers(1, self.cfg["max_windows"] + 1)),
-                               lanes, width, float(d))
-                  for d in self.rng.choice([0.0, 0.3, 0.7, 1.0], size=self.cfg["frames"])]
-        windows, window_last, words, lengths, word_last = [], [], [], [], []
-        for frame in frames:
-            windows.append(frame)
-            window_last += [0] * (len(frame) - 1) + [1]
-            w, last_length = golden.compress_frame(frame, width=width)
-            assert np.array_equal(golden.decompress_frame(w, last_length, width=width), frame)
-            words.append(w)
-            lengths += [lanes] * (len(w) - 1) + [last_length]
-            word_last += [0] * (len(w) - 1) + [1]
-
-        def pack(name, kind):
-            fmt = PayloadFormat(self.core_sidecar["streams"][name])
-            if kind == "windows":
-                values = fmt.pack_many(data=np.vstack(windows),
-                                       last=np.array(window_last, dtype=np.uint64))
-            else:
-                values = fmt.pack_many(data=np.vstack(words),
-                                       length=np.array(lengths, dtype=np.uint64),
-                                       last=np.array(word_last, dtype=np.uint64))
-            return [int(v) for v in values]
-
-        kind_in, kind_out = ZVC_CORES[core]
-        return pack("i", kind_in), pack("o", kind_out)
+    def job(self):
+        """The core's board job (``Core.board_job``) on example data from this bench's
+        generator: the beats ``dnnhw board run`` would send, and the golden answer."""
+        core = get_core(self.core_sidecar["core"])
+        return core.board_job_maker()({}, self.core_sidecar["params"], self.core_sidecar,
+                                      self.rng)
 
     def leds(self):
         """The board's LEDs by what they show (``error``, ``activity``, ...)."""
@@ -276,55 +241,78 @@ class Bench:
         return {shown: (value >> i) & 1 for i, shown in enumerate(self.sidecar["leds"])}
 
 
-#: Catalog core -> what its sink takes and its source gives.
-ZVC_CORES = {"zvc-compress": ("windows", "words"), "zvc-decompress": ("words", "windows"),
-             "zvc-loopback": ("windows", "windows")}
+def _check_job(board, job):
+    """Run ``job`` through the driver; every output beat equal to the golden model's."""
+    result = run_job(board, job)
+    assert result.passed, f"{job.describe}: " + "; ".join(result.mismatches)
+    return result
 
 
-def _check_zvc(board, inputs, expected):
-    got = board.run({"i": inputs}, expect={"o": len(expected)})["o"]
-    assert got == expected, f"board output {got} != golden {expected}"
-    return got
+def _beats_in(job):
+    return {name: len(beats) for name, beats in job.inputs.items()}
+
+
+def _beats_out(job):
+    return {name: len(beats) for name, beats in job.expected.items()}
 
 
 # --- the tests --------------------------------------------------------------------------
 
+def _add(total, counts):
+    for name, count in counts.items():
+        total[name] = total.get(name, 0) + count
+    return total
+
+
 @cocotb.test()
 async def identify_and_run(dut):
-    """The driver identifies the board and checks its module; a few random frames
-    written through it (``run``, then plain ``write`` and ``read``) come back as the
-    golden model's output (compressed words from zvc-compress, the windows again from
-    zvc-decompress), and ``STATE`` counts every beat."""
+    """The driver identifies the board and checks its module; two of the core's board
+    jobs (its example data) give the golden model's output beat for beat; a core with
+    one input stream also takes plain ``write`` and ``read`` calls; ``STATE`` counts
+    every beat."""
     bench = Bench(dut, 0)
     await bench.start()
     try:
-        cases = [bench.zvc_case() for _ in range(2)]
+        jobs = [bench.job() for _ in range(2)]
+        plain = len(jobs[0].inputs) == 1 and len(jobs[0].expected) == 1
 
         def host():
             with bench.board() as board:
                 ident = board.check()
-                outputs = []
-                for inputs, expected in cases:
-                    outputs.append(_check_zvc(board, inputs, expected))
-                board.write("i", cases[0][0])       # plain writes, then the reads
-                got = board.read("o", len(cases[0][1]))
-                assert got == cases[0][1], (got, cases[0][1])
-                state = board.status()
-                return ident, state, board.last_run
+                runs = [_check_job(board, job) for job in jobs]
+                if plain:
+                    # Plain writes, then the reads: the board holds what the host does not
+                    # read yet, and the reader thread takes it all.
+                    (sink, beats), = jobs[0].inputs.items()
+                    (source, want), = jobs[0].expected.items()
+                    board.write(sink, beats)
+                    got = board.read(source, len(want))
+                    assert got == want, (got, want)
+                return ident, board.status(), runs
 
-        ident, state, last_run = await bench.host(host)
+        ident, state, runs = await bench.host(host)
         assert ident["module"] == bench.core_sidecar["module"]
         assert ident["baud"] == bench.baud
         assert not state["frame_error"], state
-        beats_in = sum(len(c[0]) for c in cases) + len(cases[0][0])
-        assert state["received"] == {"i": beats_in}, state
-        assert state["sent"] == {"o": sum(len(c[1]) for c in cases) + len(cases[0][1])}
+        received, sent = {}, {}
+        for job in jobs + jobs[:1] * plain:
+            _add(received, _beats_in(job))
+            _add(sent, _beats_out(job))
+        assert state["received"] == received, state
+        assert state["sent"] == sent, state
         assert bench.uart.framing_errors == 0
         record("identify_and_run", {
-            "ident": ident, "state": state, "bytes_in": bench.uart.bytes_in,
-            "bytes_out": bench.uart.bytes_out, "last_run_s": last_run.seconds})
+            "ident": ident, "state": state, "jobs": [job.describe for job in jobs],
+            "bytes_in": bench.uart.bytes_in, "bytes_out": bench.uart.bytes_out,
+            "last_run": runs[-1].throughput.summary()})
     finally:
         bench.close()
+
+
+def _a_beat(bench):
+    """The payload of a WRITE of one zero beat to sink stream 0."""
+    sink = next(iter(bench.core_sidecar["streams"].values()))
+    return bytes([0]) + bytes(beat_bytes(sink["width"]))
 
 
 @cocotb.test()
@@ -334,12 +322,12 @@ async def bad_crc(dut):
     bench = Bench(dut, 1)
     await bench.start()
     try:
-        inputs, expected = bench.zvc_case()
+        job = bench.job()
         assert bench.leds().get("error", 0) == 0
 
         def host():
             raw = bench.raw()
-            frame = bytearray(encode_frame(Command.WRITE, bytes([0]) + bytes(5 * 2)))
+            frame = bytearray(encode_frame(Command.WRITE, _a_beat(bench)))
             frame[-1] ^= 0x5A
             raw.send(frame)
             reply = raw.expect_frame(30)
@@ -350,19 +338,69 @@ async def bad_crc(dut):
             assert reply.command == Command.ID, reply
             with bench.board() as board:
                 board.check()
-                _check_zvc(board, inputs, expected)
+                _check_job(board, job)
                 return board.status()
 
         state = await bench.host(host)
         assert state["frame_error"], state      # sticky since the bad CRC
-        assert state["received"] == {"i": len(inputs)}, state   # nothing of the bad frame
-        assert state["sent"] == {"o": len(expected)}, state
+        assert state["received"] == _beats_in(job), state   # nothing of the bad frame
+        assert state["sent"] == _beats_out(job), state
         leds = bench.leds()
         for shown in ("error", "frame_error"):
             if shown in leds:
                 assert leds[shown] == 1, leds     # the board shows the refused frame
         assert bench.uart.framing_errors == 0
         record("bad_crc", {"state": state, "leds": leds})
+    finally:
+        bench.close()
+
+
+@cocotb.test()
+async def malformed_frames(dut):
+    """Frames with a good CRC that the bridge must refuse, each answered by its ``ERROR``
+    and none reaching the core: a WRITE that is not a whole number of beats
+    (``BAD_LENGTH``), a WRITE longer than ``max_payload`` (``BAD_LENGTH``), a WRITE to a
+    stream the core does not have (``BAD_STREAM``), an unknown command
+    (``BAD_COMMAND``). The driver then works, and ``STATE`` counts only its beats."""
+    bench = Bench(dut, 3)
+    await bench.start()
+    try:
+        job = bench.job()
+        beat = _a_beat(bench)
+        sinks = sum(1 for s in bench.core_sidecar["streams"].values() if s["role"] == "sink")
+        max_payload = int(bench.sidecar["max_payload"])
+        cases = [
+            ("part of a beat", encode_frame(Command.WRITE, beat[:-1]), ErrorCode.BAD_LENGTH),
+            ("a beat and a byte", encode_frame(Command.WRITE, beat + b"\0"),
+             ErrorCode.BAD_LENGTH),
+            ("over max_payload", encode_frame(Command.WRITE, bytes(max_payload + 1)),
+             ErrorCode.BAD_LENGTH),
+            ("no such stream", encode_frame(Command.WRITE, bytes([sinks]) + beat[1:]),
+             ErrorCode.BAD_STREAM),
+            ("unknown command", encode_frame(0x7F, b"\1\2"), ErrorCode.BAD_COMMAND),
+        ]
+
+        def host():
+            raw = bench.raw()
+            replies = {}
+            for label, frame, _ in cases:
+                raw.send(frame)
+                reply = raw.expect_frame(30)
+                replies[label] = (reply.command, bytes(reply.payload))
+            with bench.board() as board:
+                board.check()
+                _check_job(board, job)
+                return replies, board.status()
+
+        replies, state = await bench.host(host)
+        for label, _, code in cases:
+            assert replies[label] == (Command.ERROR, bytes([code])), (
+                f"{label}: wanted ERROR {code.name}, got {replies[label]}")
+        assert state["frame_error"], state
+        assert state["received"] == _beats_in(job), state
+        assert state["sent"] == _beats_out(job), state
+        record("malformed_frames", {label: ErrorCode(replies[label][1][0]).name
+                                    for label, _, _ in cases})
     finally:
         bench.close()
 
@@ -377,12 +415,12 @@ async def host_gone_mid_frame(dut):
     bench = Bench(dut, 2)
     await bench.start()
     try:
-        inputs, expected = bench.zvc_case()
+        job = bench.job()
         timeout_cycles = int(bench.sidecar["timeout_bits"]) * bench.divisor
 
         def host():
             gone = serial.Serial(bench.uart.path, baudrate=bench.baud, timeout=0.05)
-            frame = encode_frame(Command.WRITE, bytes([0]) + bytes(5 * 4))
+            frame = encode_frame(Command.WRITE, _a_beat(bench) + bytes(8))
             gone.write(frame[:len(frame) // 2])
             gone.flush()
             gone.close()
@@ -392,15 +430,57 @@ async def host_gone_mid_frame(dut):
                 [ErrorCode.TRUNCATED]), (f"wanted ERROR TRUNCATED, got {reply}")
             with bench.board() as board:
                 board.check()
-                _check_zvc(board, inputs, expected)
+                _check_job(board, job)
                 return board.status()
 
         start_ns = get_sim_time("ns")
         state = await bench.host(host)
         assert get_sim_time("ns") - start_ns >= timeout_cycles * bench.period_ns
-        assert state["received"] == {"i": len(inputs)}, state
-        assert state["sent"] == {"o": len(expected)}, state
+        assert state["received"] == _beats_in(job), state
+        assert state["sent"] == _beats_out(job), state
         assert bench.uart.framing_errors == 0
         record("host_gone_mid_frame", {"state": state})
+    finally:
+        bench.close()
+
+
+@cocotb.test()
+async def board_run_command(dut):
+    """``dnnhw board run CORE -p ... --port PTY [--input FILE] -o OUT``, the command a
+    user types, against the simulated board: exit status 0 (every output beat equal to
+    the golden model's) and the outputs saved."""
+    import contextlib
+    import io
+    import tempfile
+
+    from dnnhw.cli import main
+
+    bench = Bench(dut, 4)
+    await bench.start()
+    try:
+        core = bench.core_sidecar["core"]
+        params = [arg for name, value in bench.core_sidecar["params"].items()
+                  for arg in ("-p", f"{name}={value}")]
+        workdir = tempfile.mkdtemp(prefix="dnnhw-board-run-")
+        output = os.path.join(workdir, "out.npz")
+        argv = ["board", "run", core, *params, "--port", bench.uart.path,
+                "--baud", str(bench.baud), "--timeout", str(bench.cfg["host_timeout_s"]),
+                "-o", output]
+        if bench.cfg["input"]:
+            argv += ["--input", bench.cfg["input"]]
+
+        def host():
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                status = main(argv)
+            return status, out.getvalue(), err.getvalue()
+
+        status, out, err = await bench.host(host)
+        assert status == 0, f"dnnhw {' '.join(argv)} exited {status}:\n{out}{err}"
+        assert "bit-exact against the golden model" in out, out
+        with np.load(output) as saved:
+            arrays = {name: saved[name].shape for name in saved.files}
+        assert arrays, "the outputs file is empty"
+        record("board_run_command", {"argv": argv, "stdout": out, "outputs": arrays})
     finally:
         bench.close()

@@ -32,26 +32,12 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from dnnhw.golden.diffy_tile import tile_schedule
-
 from .bench import StreamBench
+from .diffy_data import (DEFAULT_LAYERS, layer_data, layer_file, pack_inputs, pack_outputs,
+                         schedule)
 from .stalls import stall_pattern
 from .streams import PayloadFormat
 from .tb import record
-
-
-__all__ = ["DEFAULT_LAYERS", "layer_data"]
-
-DEFAULT_LAYERS = [
-    {"channels": 3, "filters": 5, "size": [6, 9], "kernel": 3, "stride": 1, "padding": 1,
-     "images": 1, "data": "image"},
-    {"channels": 7, "filters": 3, "size": [7, 8], "kernel": 3, "stride": 2, "padding": 1,
-     "images": 1, "data": "signed"},
-    {"channels": 9, "filters": 4, "size": [5, 7], "kernel": 1, "stride": 1, "padding": 0,
-     "images": 2, "data": "image"},
-    {"channels": 2, "filters": 2, "size": [6, 6], "kernel": 1, "stride": 2, "padding": 0,
-     "images": 1, "data": "signed"},
-]
 
 DEFAULTS = {
     "layers": DEFAULT_LAYERS,
@@ -60,30 +46,6 @@ DEFAULTS = {
     "backpressure": 0.3,      # output not-ready probability per cycle
     "timeout_cycles": 2000,
 }
-
-
-def layer_data(rng, layer, width):
-    """``(x, w)`` int64 arrays for ``layer`` (see the module docstring)."""
-    c, k = layer["channels"], layer["filters"]
-    h, wd = layer["size"]
-    n, kern = layer["images"], layer["kernel"]
-    top = (1 << (width - 1)) - 1
-    if layer["data"] == "image":
-        # Rows that wander: a random start, small steps along X, an occasional edge.
-        start = rng.integers(0, top // 2, size=(n, c, h, 1))
-        steps = rng.integers(-top // 64, top // 64 + 1, size=(n, c, h, wd))
-        edges = (rng.random((n, c, h, wd)) < 0.1) * rng.integers(-top // 4, top // 4 + 1,
-                                                                     size=(n, c, h, wd))
-        x = np.clip(start + np.cumsum(steps + edges, axis=-1), 0, top)
-    elif layer["data"] == "signed":
-        x = rng.integers(-top - 1, top + 1, size=(n, c, h, wd))
-        corner = rng.random(x.shape) < 0.05
-        x[corner] = rng.choice([-top - 1, top, -1, 1, 0], size=int(corner.sum()))
-    else:
-        raise ValueError(f"layer data must be 'image' or 'signed', got {layer['data']!r}")
-    wmax = (1 << (width - 2)) - 1
-    w = rng.integers(-wmax, wmax + 1, size=(k, c, kern, kern))
-    return x.astype(np.int64), w.astype(np.int64)
 
 
 class DiffyBench(StreamBench):
@@ -101,14 +63,7 @@ class DiffyBench(StreamBench):
                         for name, entry in self.sidecar["streams"].items()}
 
     def schedule(self, x, w, layer):
-        products = x.shape[-3] * w.shape[-2] * w.shape[-1]
-        if products > self.params["max_products"]:
-            raise ValueError(f"layer {layer} sums {products} products per output; the tile "
-                             f"accepts max_products={self.params['max_products']}")
-        return tile_schedule(x, w, layer["stride"], layer["padding"], lanes=self.lanes,
-                             filters=self.filters, windows=self.windows, width=self.width,
-                             mode=self.mode, encoding=self.params["encoding"],
-                             shifter_bits=self.params["shifter_bits"])
+        return schedule(x, w, layer["stride"], layer["padding"], self.params)
 
     async def run_schedule(self, sched, *, idle=0.0, backpressure=0.0, label,
                            source_pause=None, sink_pause=None):
@@ -121,15 +76,9 @@ class DiffyBench(StreamBench):
         seed = int(self.rng.integers(1 << 30))
         src_pat = stall_pattern(idle if source_pause is None else source_pause)
         snk_pat = stall_pattern(backpressure if sink_pause is None else sink_pause)
-        wmask = (1 << self.width) - 1
-        raw_bits = (sched.raw.astype(np.int64) << np.arange(self.windows)).sum(axis=1)
-        sent_a = self.formats["a"].pack_many(
-            acts=sched.acts.reshape(len(sched.acts), -1) & wmask,
-            prev=sched.prev & wmask, raw=raw_bits, last=sched.last.astype(np.int64))
-        sent_w = self.formats["w"].pack_many(
-            weights=sched.weights.reshape(len(sched.weights), -1) & wmask)
+        sent_a, sent_w = pack_inputs(self.formats, sched, self.width, self.windows)
         o_fmt = self.formats["o"]
-        expected = self._pack_outputs(o_fmt, sched.outputs)
+        expected = pack_outputs(o_fmt, sched.outputs)
         half = 1 << (self.acc_width - 1)
 
         def signed(item):
@@ -171,10 +120,6 @@ class DiffyBench(StreamBench):
                  f"predicts steps + latency - 1 = {want}")
         return res
 
-    def _pack_outputs(self, fmt, outputs):
-        amask = (1 << self.acc_width) - 1
-        return fmt.pack_many(sums=outputs.reshape(len(outputs), -1) & amask)
-
 
 def _layers(bench):
     """``(description, x, w)`` of every layer the ``layers`` test runs."""
@@ -185,10 +130,7 @@ def _layers(bench):
         return
     for path in files:
         with np.load(path) as f:
-            x, w = f["x"].astype(np.int64), f["w"].astype(np.int64)
-            stride, padding = int(f["stride"]), int(f["padding"])
-        if x.ndim == 3:
-            x = x[None]
+            x, w, stride, padding = layer_file({key: f[key] for key in f.files}, str(path))
         yield ({"file": str(path), "channels": x.shape[1], "filters": w.shape[0],
                 "size": list(x.shape[2:]), "kernel": w.shape[2], "stride": stride,
                 "padding": padding, "images": x.shape[0]}, x, w)

@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["IMAGES", "unit_filters", "signed_range", "default_frames", "random_frames", "full_scale_frames",
            "grey_image", "image_frames", "reference", "sqnr_db", "real_sqnr_db",
-           "relative_error"]
+           "relative_error", "user_frames", "board_job"]
 
 #: The photographs the frames are cut from (names of :data:`dnnhw.workloads.IMAGES`).
 IMAGES = ("camera", "astronaut")
@@ -131,3 +131,70 @@ def relative_error(got, want):
     """``||got - want|| / ||want||`` (L2), ``None`` for a zero reference."""
     scale = float(np.linalg.norm(want))
     return None if scale == 0 else float(np.linalg.norm(got - want) / scale)
+
+
+# --- the board job (dnnhw board run, dnnhw.host.job) --------------------------------------
+
+def user_frames(x, n, width):
+    """The user's frames as ``(frames, n, 2)`` int64: ``x`` is complex ``(..., n)`` or
+    integer ``(..., n, 2)`` (real, imaginary), or real integer ``(..., n)`` (imaginary 0),
+    every part a signed ``width``-bit integer."""
+    x = np.asarray(x)
+    lo, hi = signed_range(width)
+    if np.iscomplexobj(x):
+        parts = np.stack([x.real, x.imag], axis=-1)
+    elif x.ndim >= 2 and x.shape[-1] == 2 and x.shape[-2] == n:
+        parts = x
+    else:
+        parts = np.stack([x, np.zeros_like(x)], axis=-1)
+    if parts.ndim < 2 or parts.shape[-2] != n or parts.size == 0:
+        raise ValueError(f"input x must be frames of n = {n} samples: complex (..., {n}), "
+                         f"real (..., {n}) or (real, imaginary) (..., {n}, 2); got shape "
+                         f"{x.shape}")
+    if not np.array_equal(parts, np.round(parts)):
+        raise ValueError(f"input x must hold integer parts (scale to {lo}..{hi} first); "
+                         f"got dtype {x.dtype} with fractions")
+    if parts.min() < lo or parts.max() > hi:
+        raise ValueError(f"input x's parts must be {width}-bit, {lo}..{hi}; got "
+                         f"{parts.min()}..{parts.max()}")
+    return parts.astype(np.int64).reshape(-1, n, 2)
+
+
+def board_job(arrays, params, sidecar, rng):
+    """fft: the user's frames in (``x``; else 2 random frames and 2 rows of each
+    photograph), the golden fixed-point transform out, and its overflow flag."""
+    from dnnhw.golden.fft_fixed import fft
+    from dnnhw.host.job import BoardJob
+    from .payload import PayloadFormat
+
+    n, width = int(params["n"]), int(params["width"])
+    unknown = set(arrays) - {"x"}
+    if unknown:
+        raise ValueError(f"an fft job takes one array, x; got {', '.join(sorted(arrays))}")
+    if "x" in arrays:
+        x, source = user_frames(arrays["x"], n, width), "x"
+    else:
+        x = np.concatenate([random_frames(rng, 2, n, width)]
+                           + [image_frames(name, 2, n, width) for name in IMAGES])
+        source = "2 random frames, 2 rows of each photograph"
+    y, overflow = fft(x, n=n, width=width, twiddle_width=int(params["twiddle_width"]),
+                      inverse=bool(params["inverse"]), shifts=params.get("shifts"))
+    mask = (1 << width) - 1
+    i_fmt = PayloadFormat(sidecar["streams"]["input"])
+    o_fmt = PayloadFormat(sidecar["streams"]["output"])
+
+    def pack(fmt, frames):
+        flat = frames.reshape(-1, 2)
+        return [int(v) for v in fmt.pack_many(re=flat[:, 0] & mask, im=flat[:, 1] & mask)]
+
+    def decode(outputs):
+        rows = [o_fmt.unpack(beat) for beat in outputs["output"]]
+        parts = np.array([[row["re"], row["im"]] for row in rows], dtype=np.int64)
+        parts = np.where(parts > mask >> 1, parts - (mask + 1), parts)
+        return {"y": (parts[:, 0] + 1j * parts[:, 1]).reshape(-1, n)}
+
+    return BoardJob(
+        inputs={"input": pack(i_fmt, x)}, expected={"output": pack(o_fmt, y)},
+        describe=(f"{len(x)} frames of n = {n}, {width}-bit parts ({source}); golden "
+                  f"overflow {int(overflow)}"),
+        core_error=bool(overflow), decode=decode)

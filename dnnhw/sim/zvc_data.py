@@ -18,7 +18,7 @@ from dnnhw.golden import zvc as golden
 
 __all__ = ["random_frame", "frame_lengths", "corner_frames", "Stream", "MalformedCase",
            "malformed_cases", "CORRUPTIONS", "corrupted_stream", "frames_stream",
-           "length_max"]
+           "length_max", "user_frames", "compress_job", "decompress_job", "loopback_job"]
 
 
 def random_frame(rng, n_windows, lanes, width, density, corner_values=0.05):
@@ -320,3 +320,122 @@ def _corrupt(rng, part, windows, kind, n, w, m, lmax):
         lengths = [lengths[i] for i in keep]
         lasts = [lasts[i] for i in keep]
     return Stream(flat.reshape(-1, n), lengths, lasts, n), kind
+
+
+# --- board jobs (dnnhw board run, dnnhw.host.job) -----------------------------------------
+
+#: Frames, windows a frame at most, and densities of the example data of a board job.
+EXAMPLE_FRAMES, EXAMPLE_WINDOWS, EXAMPLE_DENSITIES = 4, 12, (0.0, 0.3, 0.7, 1.0)
+
+
+def user_frames(x, lanes, width):
+    """Frames (``(windows, lanes)`` uint64 each) of the user's tensor ``x``:
+
+    - ``(frames, windows, lanes)``: those frames; ``(windows, lanes)``: one frame;
+      any other shape: flattened in C order, zero-padded to whole windows, one frame;
+    - integers, unsigned ``width``-bit or signed (stored as their two's complement);
+      ``float32`` at ``width`` 32 and ``float16`` at 16 as their bit patterns (the
+      paper's fp32 activations: zero is the all-zero pattern, ``-0.0`` is not zero).
+    """
+    x = np.asarray(x)
+    bit_pattern = {32: np.float32, 16: np.float16}.get(width)
+    # (np.dtype(None) is float64, so a width without a float type must not compare.)
+    if bit_pattern is not None and x.dtype == bit_pattern:
+        x = x.view(f"<u{width // 8}")
+    elif not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"input x must hold integers (or float{width} bit patterns at "
+                         f"width {width}), got dtype {x.dtype}")
+    if x.size == 0:
+        raise ValueError("input x is empty")
+    lo, hi = -(1 << (width - 1)), (1 << width) - 1
+    if int(x.min()) < lo or int(x.max()) > hi:
+        raise ValueError(f"input x must hold {width}-bit values, {lo}..{hi} (negative ones "
+                         f"as two's complement), got {x.min()}..{x.max()}")
+    bits = (x.astype(np.int64) & ((1 << width) - 1)).astype(np.uint64)
+    if bits.ndim == 3 and bits.shape[-1] == lanes and bits.shape[1] > 0:
+        return list(bits)
+    if bits.ndim == 2 and bits.shape[-1] == lanes:
+        return [bits]
+    flat = bits.ravel()
+    padded = np.zeros(-(-flat.size // lanes) * lanes, dtype=np.uint64)
+    padded[:flat.size] = flat
+    return [padded.reshape(-1, lanes)]
+
+
+def _job_frames(arrays, params, rng):
+    lanes, width = int(params["lanes"]), int(params["width"])
+    unknown = set(arrays) - {"x"}
+    if unknown:
+        raise ValueError(f"a ZVC job takes one array, x; got {', '.join(sorted(arrays))}")
+    if "x" in arrays:
+        return user_frames(arrays["x"], lanes, width), "x"
+    frames = [random_frame(rng, int(rng.integers(1, EXAMPLE_WINDOWS + 1)), lanes, width,
+                           density)
+              for density in rng.choice(EXAMPLE_DENSITIES, size=EXAMPLE_FRAMES)]
+    return frames, "random example data"
+
+
+def _pack_windows(fmt, frames):
+    lasts = np.concatenate([[0] * (len(f) - 1) + [1] for f in frames]).astype(np.uint64)
+    return [int(v) for v in fmt.pack_many(data=np.vstack(frames), last=lasts)]
+
+
+def _pack_words(fmt, stream):
+    return [int(v) for v in fmt.pack_many(
+        data=stream.words, length=np.array(stream.lengths, dtype=np.uint64),
+        last=np.array(stream.lasts, dtype=np.uint64))]
+
+
+def _unpack(fmt, beats, names):
+    rows = [fmt.unpack(beat) for beat in beats]
+    return {name: np.array([row[name] for row in rows], dtype=np.uint64)
+            for name in names}
+
+
+def _summary(frames, stream, width, source):
+    windows = sum(len(f) for f in frames)
+    lanes = frames[0].shape[1]
+    nonzero = sum(int(np.count_nonzero(f)) for f in frames)
+    ratio = windows / len(stream) if len(stream) else float("nan")
+    return (f"{len(frames)} frames, {windows} windows of {lanes} x {width} bits "
+            f"({100 * nonzero / (windows * lanes):.0f} % non-zero, {source}); golden: "
+            f"{len(stream)} words, ratio {ratio:.2f}x")
+
+
+def _job(arrays, params, sidecar, rng, *, takes, gives, core_error):
+    """The board job of a ZVC core whose sink takes ``takes`` and whose source gives
+    ``gives`` (``"windows"`` or ``"words"``)."""
+    from dnnhw.host.job import BoardJob
+    from .payload import PayloadFormat
+    frames, source = _job_frames(arrays, params, rng)
+    width = int(params["width"])
+    stream = frames_stream(frames, width)
+    i_fmt, o_fmt = (PayloadFormat(sidecar["streams"][n]) for n in ("i", "o"))
+
+    def beats(fmt, kind):
+        return _pack_windows(fmt, frames) if kind == "windows" else _pack_words(fmt, stream)
+
+    fields = {"windows": ("data", "last"), "words": ("data", "length", "last")}[gives]
+    return BoardJob(
+        inputs={"i": beats(i_fmt, takes)}, expected={"o": beats(o_fmt, gives)},
+        describe=_summary(frames, stream, width, source), core_error=core_error,
+        decode=lambda out: _unpack(o_fmt, out["o"], fields))
+
+
+def compress_job(arrays, params, sidecar, rng):
+    """zvc-compress: the user's windows in, the golden compressor's words out."""
+    return _job(arrays, params, sidecar, rng, takes="windows", gives="words",
+                core_error=None)
+
+
+def decompress_job(arrays, params, sidecar, rng):
+    """zvc-decompress: the user's windows compressed by the golden model on the host,
+    those words in, the windows back out; well-formed words never raise ``error``."""
+    return _job(arrays, params, sidecar, rng, takes="words", gives="windows",
+                core_error=False)
+
+
+def loopback_job(arrays, params, sidecar, rng):
+    """zvc-loopback: the windows in, the same windows out."""
+    return _job(arrays, params, sidecar, rng, takes="windows", gives="windows",
+                core_error=False)
