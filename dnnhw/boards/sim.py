@@ -64,8 +64,9 @@ def write_sim_top(core, params=None, *, build_dir, divisor=8, board="icebreaker"
     the Verilog, sidecar)``. The module is ``dnnhw_board_sim_<digest of the Verilog>``,
     so each design gets its own simulator build. The sidecar is the top's (``module``,
     ``clock``, ``reset``, the UART's ``divisor``, ``baud`` and ``timeout_bits``,
-    ``max_payload``, ``ident``, ``leds``) with the core's own inside (``core_sidecar``):
-    what :mod:`dnnhw.sim.board` reads."""
+    ``max_payload``, ``ident``, ``leds``) with the core's own inside (``core_sidecar``)
+    and its catalog row's ``board_job`` (``module:function`` or None): what
+    :mod:`dnnhw.sim.board` reads."""
     from amaranth.back import verilog
 
     sim_top = sim_board_top(core, params, board=board, divisor=divisor)
@@ -81,5 +82,6 @@ def write_sim_top(core, params=None, *, build_dir, divisor=8, board="icebreaker"
     sidecar = {"module": module, "clock": "clk", "reset": "rst", "divisor": top.divisor,
                "baud": top.baud, "timeout_bits": top.bridge.timeout_bits,
                "max_payload": top.max_payload, "ident": top.ident,
-               "leds": list(top.board.leds), "core_sidecar": top.sidecar}
+               "leds": list(top.board.leds), "core_sidecar": top.sidecar,
+               "board_job": top.core.board_job}
     return v_path, sidecar

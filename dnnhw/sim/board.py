@@ -9,13 +9,15 @@ pty's slave *by its path* through pyserial, as it would a board's FTDI port, whi
 simulator runs in the main thread (cocotb releases the GIL while the simulator runs). A
 test waits, in simulated time with a wall-clock guard, until the host thread is done.
 
-The sidecar (``DNNHW_SIDECAR``) is the top's: ``module``, ``clock``, ``reset``,
-``divisor``, ``baud``, ``timeout_bits`` and ``core_sidecar`` (the core's sidecar, which
-the host is given).
+The sidecar (``DNNHW_SIDECAR``) is the top's (:func:`dnnhw.boards.sim.write_sim_top`):
+``module``, ``clock``, ``reset``, ``divisor``, ``baud``, ``timeout_bits``, ``max_payload``,
+``leds``, ``core_sidecar`` (the core's sidecar, which the host is given) and
+``board_job`` (the core's job maker, ``module:function``).
 
 Imported inside the simulator process only (it imports cocotb).
 """
 
+import importlib
 import os
 import select
 import threading
@@ -28,7 +30,6 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from dnnhw.catalog import get_core
 from dnnhw.host import Board
 from dnnhw.host.job import run_job
 from dnnhw.host.protocol import Command, ErrorCode, FrameParser, beat_bytes, encode_frame
@@ -231,9 +232,11 @@ class Bench:
     def job(self):
         """The core's board job (``Core.board_job``) on example data from this bench's
         generator: the beats ``dnnhw board run`` would send, and the golden answer."""
-        core = get_core(self.core_sidecar["core"])
-        return core.board_job_maker()({}, self.core_sidecar["params"], self.core_sidecar,
-                                      self.rng)
+        if not self.sidecar.get("board_job"):
+            raise ValueError(f"core {self.core_sidecar['core']!r} has no board job")
+        module, _, function = self.sidecar["board_job"].partition(":")
+        make = getattr(importlib.import_module(module), function)
+        return make({}, self.core_sidecar["params"], self.core_sidecar, self.rng)
 
     def leds(self):
         """The board's LEDs by what they show (``error``, ``activity``, ...)."""
@@ -447,13 +450,11 @@ async def host_gone_mid_frame(dut):
 @cocotb.test()
 async def board_run_command(dut):
     """``dnnhw board run CORE -p ... --port PTY [--input FILE] -o OUT``, the command a
-    user types, against the simulated board: exit status 0 (every output beat equal to
-    the golden model's) and the outputs saved."""
-    import contextlib
-    import io
+    user types, in a process of its own, against the simulated board: exit status 0
+    (every output beat equal to the golden model's) and the outputs saved."""
+    import subprocess
+    import sys
     import tempfile
-
-    from dnnhw.cli import main
 
     bench = Bench(dut, 4)
     await bench.start()
@@ -463,20 +464,20 @@ async def board_run_command(dut):
                   for arg in ("-p", f"{name}={value}")]
         workdir = tempfile.mkdtemp(prefix="dnnhw-board-run-")
         output = os.path.join(workdir, "out.npz")
-        argv = ["board", "run", core, *params, "--port", bench.uart.path,
+        argv = [sys.executable, "-m", "dnnhw.cli", "board", "run", core, *params,
+                "--port", bench.uart.path,
                 "--baud", str(bench.baud), "--timeout", str(bench.cfg["host_timeout_s"]),
                 "-o", output]
         if bench.cfg["input"]:
             argv += ["--input", bench.cfg["input"]]
 
         def host():
-            out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                status = main(argv)
-            return status, out.getvalue(), err.getvalue()
+            done = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=bench.cfg["wall_limit_s"])
+            return done.returncode, done.stdout, done.stderr
 
         status, out, err = await bench.host(host)
-        assert status == 0, f"dnnhw {' '.join(argv)} exited {status}:\n{out}{err}"
+        assert status == 0, f"{' '.join(argv)} exited {status}:\n{out}{err}"
         assert "bit-exact against the golden model" in out, out
         with np.load(output) as saved:
             arrays = {name: saved[name].shape for name in saved.files}
