@@ -232,6 +232,27 @@ def test_a_flow_config_placer_reaches_its_synth_job_and_build_dir():
         "-ice40-up5k-heap")
 
 
+def test_a_flow_config_with_seeds_gets_one_synth_job_and_build_dir_per_seed():
+    from dnnhw.flow.tasks import synth_build_dir
+    core = Core(name="x", component="flowcat_a:Slice", params=(Param("width", 8, (8, 16)),),
+                summary="", golden="", testbench="dnnhw.sim.passthrough", report="flowcat",
+                flow=(FlowConfig({}, ("ice40-up5k", "ecp5-85f"), sim=False, tier="quick",
+                                 seeds=(1, 2, 3)),))
+    jobs = plan_flow((core,))
+    assert [(j.target, j.seed) for j in jobs] == [(t, s) for t in ("ice40-up5k", "ecp5-85f")
+                                                  for s in (1, 2, 3)]
+    assert len({j.key(core, "d") for j in jobs}) == len({j.label for j in jobs}) == 6
+    dirs = {synth_build_dir(core, {"width": 8}, j.target, seed=j.seed) for j in jobs}
+    assert len(dirs) == 6
+
+
+@pytest.mark.parametrize("seeds", [(), [1, 2], (1, 1), (1, -1), (1, 2 ** 31), (1.0,)])
+def test_flow_config_seeds_must_be_distinct_integers(seeds):
+    with pytest.raises(ValueError, match=r"FlowConfig seeds must be a tuple of distinct "
+                                         r"integers in 0\.\.2147483647, got "):
+        FlowConfig({}, ("ice40-up5k",), seeds=seeds)
+
+
 def test_workers_are_bounded_by_cores_and_memory(monkeypatch):
     monkeypatch.setattr(executor.os, "cpu_count", lambda: 16)
     pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 12 * 2**30 // 4096}

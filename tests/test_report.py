@@ -103,6 +103,40 @@ def test_the_summary_sets_fmax_against_the_goal():
     assert get_core("zvc-compress").fmax_goal({}, "ecp5-85f") == 150
 
 
+def test_the_seeds_of_one_build_merge_into_their_median_with_min_and_max(tmp_path):
+    from dnnhw.report import CoreResults, fmax_text
+    params = {"lanes": 32, "width": 32}
+    records = [_record("synth", "zvc-compress", params,
+                       {**_qor("ecp5-85f", lut, fmax), "critical_path": [f"net{seed}"]},
+                       target="ecp5-85f", seed=seed)
+               for seed, lut, fmax in ((1, 9000, 95.2), (2, 9100, 88.1), (3, 9050, 90.7))]
+    # Another build of the same core stays its own.
+    records.append(_record("synth", "zvc-compress", {"lanes": 8, "width": 16},
+                           _qor("ice40-up5k", 1859, 66.9), target="ice40-up5k"))
+    merged, single = CoreResults({c.name: c for c in CORES}, records).synths("zvc-compress")
+    qor = merged["qor"]
+    # The median seed's whole record, so that its LUTs go with its Fmax.
+    assert (qor["fmax_mhz"], qor["lut"], qor["critical_path"]) == (90.7, 9050, ["net3"])
+    assert (qor["fmax_min_mhz"], qor["fmax_max_mhz"]) == (88.1, 95.2)
+    assert [(s["seed"], s["fmax_mhz"], s["critical_path"]) for s in qor["seeds"]] == [
+        (2, 88.1, ["net2"]), (3, 90.7, ["net3"]), (1, 95.2, ["net1"])]
+    assert fmax_text(qor) == "90.7 (88.1-95.2, 3 seeds)"
+    assert fmax_text(single["qor"], unit=" MHz") == "66.9 MHz"
+    summary, sections = render_sections(records, CORES)
+    assert "ecp5-85f 32 32 90.7 MHz (88.1-95.2, 3 seeds) (goal 150, missed)" in summary[0].fmax
+    assert any("90.7 (88.1-95.2, 3 seeds)" in s.body for s in sections)
+    # The report lists every seed with its critical path; a build of one seed is not listed.
+    write_report(records, catalog=CORES, output=tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    seeds = report[report.index("## Placer seeds"):].split("\n## ")[0]
+    assert [line.strip(" |").split(" | ")[3:6] for line in seeds.splitlines() if "net" in line] == [
+        ["2", "88.1", "net2"], ["3", "90.7", "net3"], ["1", "95.2", "net1"]]
+    assert "ice40-up5k" not in seeds
+    # An even count takes the lower middle seed.
+    two = CoreResults({c.name: c for c in CORES}, records[:2]).synths("zvc-compress")[0]["qor"]
+    assert two["fmax_mhz"] == 88.1
+
+
 def test_series_styles_are_distinct():
     looks = [style(i) for i in range(20)]
     assert len({(tuple(s["color"]), s["marker"]) for s in looks}) == 20

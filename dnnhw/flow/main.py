@@ -50,8 +50,9 @@ def plan_flow(catalog, *, tier="quick", cores=None, targets=None, skip_sim=False
                                 testcase=config.testcase))
             for target in config.targets:
                 if not skip_synth and (not targets or target in targets):
-                    jobs.append(Job("synth", core.name, params, target=target, seed=1,
-                                    router=config.router, placer=config.placer))
+                    jobs += [Job("synth", core.name, params, target=target, seed=seed,
+                                 router=config.router, placer=config.placer)
+                             for seed in config.seeds]
         for analysis in core.analyses:
             if TIERS.index(analysis.tier) <= TIERS.index(tier):
                 resolved = tuple(Job.freeze(core.resolve(c.params)) for c in configs

@@ -27,7 +27,7 @@ from ..text import markdown_table
 
 
 __all__ = ["Section", "SummaryRow", "CoreResults", "write_report", "render_sections",
-           "update_readme", "summarize_sim"]
+           "update_readme", "summarize_sim", "fmax_text"]
 
 
 @dataclasses.dataclass
@@ -88,9 +88,30 @@ class CoreResults:
                  "results": r["result"]} for r in self._ok("sim", core)]
 
     def synths(self, core=None):
-        """``{"core", "params", "qor"}`` of every finished build."""
-        return [{"core": r["job"]["core"], "params": dict(r["job"]["params"]),
-                 "qor": r["result"]} for r in self._ok("synth", core)]
+        """``{"core", "params", "qor"}`` of every finished build, the builds that differ
+        only in their nextpnr seed merged into one: ``qor`` is the record of the seed
+        with the median Fmax (the lower middle one of an even count), so its LUTs and
+        critical path go with that Fmax, plus ``fmax_min_mhz``, ``fmax_max_mhz`` and
+        ``seeds`` (``{"seed", "fmax_mhz", "critical_path"}`` of each, by Fmax)."""
+        builds = {}
+        for r in self._ok("synth", core):
+            job = r["job"]
+            key = (job["core"], json.dumps(job["params"], sort_keys=True), job["target"],
+                   job.get("router"), job.get("placer"))
+            builds.setdefault(key, []).append(r)
+        merged = []
+        for records in builds.values():
+            records = sorted(records, key=lambda r: r["result"]["fmax_mhz"])
+            median = records[(len(records) - 1) // 2]
+            qor = dict(median["result"],
+                       fmax_min_mhz=records[0]["result"]["fmax_mhz"],
+                       fmax_max_mhz=records[-1]["result"]["fmax_mhz"],
+                       seeds=[{"seed": r["job"]["seed"], "fmax_mhz": r["result"]["fmax_mhz"],
+                               "critical_path": r["result"].get("critical_path", [])}
+                              for r in records])
+            merged.append({"core": median["job"]["core"],
+                           "params": dict(median["job"]["params"]), "qor": qor})
+        return merged
 
     def measured(self):
         """``(name, core, sims, synths)`` of each core with a passing simulation or a
@@ -120,10 +141,21 @@ class CoreResults:
             q = s["qor"]
             goal = row.fmax_goal(s["params"], q["target"])
             what = " ".join(str(s["params"][k]) for k in varying)
-            parts.append(f"{q['target']}{' ' + what if what else ''} {q['fmax_mhz']:.1f} MHz"
+            parts.append(f"{q['target']}{' ' + what if what else ''} {fmax_text(q, unit=' MHz')}"
                          + (f" (goal {goal:g}{'' if q['fmax_mhz'] >= goal else ', missed'})"
                             if goal else ""))
         return "; ".join(parts)
+
+
+def fmax_text(qor, unit=""):
+    """A build's Fmax as text: ``"90.7"``, or ``"90.7 (88.1-95.2, 3 seeds)"`` for the
+    median of several seeds (:meth:`CoreResults.synths`); ``unit`` follows the median."""
+    text = f"{qor['fmax_mhz']:.1f}{unit}"
+    seeds = qor.get("seeds", ())
+    if len(seeds) > 1:
+        text += (f" ({qor['fmax_min_mhz']:.1f}-{qor['fmax_max_mhz']:.1f}, "
+                 f"{len(seeds)} seeds)")
+    return text
 
 
 def _groups(records, catalog):
@@ -157,6 +189,23 @@ def _summary_table(rows):
                           [[r.core, r.verified, r.throughput, r.fmax, r.paper] for r in rows])
 
 
+def _seeds_table(records, catalog):
+    """A table of every seed of the builds made with several, or ``""``."""
+    rows = []
+    for _, results in _groups(records, catalog):
+        for s in results.synths():
+            q = s["qor"]
+            if len(q["seeds"]) < 2:
+                continue
+            what = " ".join(f"{k}={v}" for k, v in s["params"].items())
+            for seed in q["seeds"]:
+                path = seed["critical_path"]
+                rows.append([f"`{s['core']}`", what, q["target"], seed["seed"],
+                             f"{seed['fmax_mhz']:.1f}", path[0] if path else "-"])
+    return markdown_table(["core", "parameters", "target", "seed", "Fmax (MHz)",
+                           "critical path"], rows) if rows else ""
+
+
 def _run_line(run, records):
     failed = [r for r in records if r["status"] != "ok"]
     tier = run.get("tier", "quick")
@@ -188,6 +237,11 @@ def write_report(records, *, catalog, output, readme=None, run=None):
         md += [f"- {r['label']}: {r['status']}: {(r.get('error') or '').strip()[:500]} "
                f"(log `{r.get('log')}`)" for r in failed]
         md.append("")
+    seeds = _seeds_table(records, catalog)
+    if seeds:
+        md += ["## Placer seeds", "", "The builds made with several nextpnr seeds: each "
+               "seed's Fmax and critical path (the tables give the median seed).", "",
+               seeds, ""]
     paths = []
     for section in sections:
         md += [f"## {section.title}", "", section.body.rstrip(), ""]

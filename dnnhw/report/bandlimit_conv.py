@@ -9,7 +9,7 @@ Sections (README keys): ``bandlimit-conv-sim``, ``bandlimit-conv-synth``,
 """
 
 from ..text import markdown_table
-from . import Section, SummaryRow
+from . import Section, SummaryRow, fmax_text
 from .plots import draw, style
 
 
@@ -179,7 +179,7 @@ def _synth_table(results):
         samples = p["in_channels"] * p["n"] ** p["dims"]
         rows.append([_build(p), q["target"], f"{q['lut']:,}", f"{q['ff']:,}", q["dsp"],
                      q["bram"], f"{_filter_words(p):,}", f"{_filter_bits(p) / 1024:,.1f}",
-                     f"{q['fmax_mhz']:.1f}", "-" if period is None else f"{period:g}",
+                     fmax_text(q), "-" if period is None else f"{period:g}",
                      "-" if period is None else f"{samples * q['fmax_mhz'] / period:.1f}"])
     return markdown_table(["build", "target", "LUT", "FF", "DSP", "BRAM", "filter words",
                            "filter Kibit", "Fmax (MHz)", "cycles / tile (simulated build)",

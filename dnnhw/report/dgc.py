@@ -6,7 +6,7 @@ against what a 10 or 100 GbE link carries.
 """
 
 from ..text import markdown_table
-from . import Section, SummaryRow
+from . import Section, SummaryRow, fmax_text
 from .plots import draw, style
 
 
@@ -117,7 +117,7 @@ def _synth_table(results):
         per_second = q["fmax_mhz"] * 1e6 / PASSES[s["core"]]
         rows.append([s["core"], q["target"], p["capacity"], q["lut"], q["ff"], q["carry"],
                      q["bram"], q.get("other_cells", {}).get("SB_SPRAM256KA", 0), q["dsp"],
-                     f"{q['fmax_mhz']:.1f}", f"{per_second / 1e6:.1f} M",
+                     fmax_text(q), f"{per_second / 1e6:.1f} M",
                      " / ".join(f"{per_second / rate:.3f}" for rate in LINKS.values())])
     return markdown_table(
         ["core", "target", "elements", "LUT", "FF", "carry", "BRAM", "SPRAM", "DSP",

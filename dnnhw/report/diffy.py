@@ -5,7 +5,7 @@ analysis, which the RTL matches step for step).
 """
 
 from ..text import markdown_table
-from . import Section, SummaryRow
+from . import Section, SummaryRow, fmax_text
 from .plots import draw, style
 
 
@@ -107,7 +107,7 @@ def _synth_table(results):
         q, p = s["qor"], s["params"]
         goal = results.cores[s["core"]].fmax_goal(p, q["target"])
         rows.append([p["mode"], _geometry(p), p["width"], q["target"], q["lut"], q["ff"],
-                     q["carry"], q["bram"], q["dsp"], f"{q['fmax_mhz']:.1f}",
+                     q["carry"], q["bram"], q["dsp"], fmax_text(q),
                      f"{goal:g}" if goal else ""])
     return markdown_table(["mode", "lanes x filters x windows", "width", "target", "LUT", "FF",
                            "carry", "BRAM", "DSP", "Fmax (MHz)", "goal (MHz)"], rows,

@@ -11,7 +11,7 @@ import math
 
 from ..spec.fft import TWIDDLE_WIDTHS
 from ..text import markdown_table
-from . import Section, SummaryRow
+from . import Section, SummaryRow, fmax_text
 from .plots import draw, style
 
 
@@ -270,7 +270,7 @@ def _synth_table(results):
         lc = _logic_cells(q)
         rows.append([p["n"], p["width"], p["twiddle_width"], q["target"], q["lut"], q["ff"],
                      q["carry"], q["bram"], f"{q['dsp']} ({_multipliers(p)})",
-                     "-" if lc is None else f"{lc:,}", f"{q['fmax_mhz']:.1f}",
+                     "-" if lc is None else f"{lc:,}", fmax_text(q),
                      f"{p['n'] / q['fmax_mhz']:.2f}"])
     header = ["n", "width", "twiddles", "target", "LUT", "FF", "carry", "BRAM",
               "DSP (products)", "logic cells (placed)", "Fmax = Msps", "us / frame"]
@@ -485,7 +485,7 @@ def _peers_table(results):
         q, p = s["qor"], s["params"]
         lc = _logic_cells(q)
         rows.append([f"**dnnhw `{s['core']}` (this run)**", "R2SDF, natural order out",
-                     p["n"], p["width"], q["target"], f"{q['fmax_mhz']:.1f}",
+                     p["n"], p["width"], q["target"], fmax_text(q),
                      f"{q['fmax_mhz']:.1f}",
                      f"{q['lut']:,} LUT4, {q['ff']:,} FF, {q['dsp']} DSP, {q['bram']} BRAM"
                      + (f" ({lc:,} logic cells with the harness)" if lc else ""),

@@ -6,7 +6,7 @@ scaled C3D with the energy measured from the RTL's counters, and synthesis.
 import math
 
 from ..text import markdown_table
-from . import Section, SummaryRow
+from . import Section, SummaryRow, fmax_text
 from .plots import draw, style
 
 
@@ -223,7 +223,7 @@ def _synth_table(results):
         goal = results.cores[s["core"]].fmax_goal(p, q["target"])
         rows.append([_block(p), p["width"], q["target"], q["lut"], q["ff"], q["carry"],
                      q["bram"], q.get("other_cells", {}).get("SB_SPRAM256KA", 0), q["dsp"],
-                     f"{q['fmax_mhz']:.1f}",
+                     fmax_text(q),
                      f"{goal:g}" if goal else ""])
     return markdown_table(["PEs", "width", "target", "LUT", "FF", "carry", "BRAM", "SPRAM",
                            "DSP", "Fmax (MHz)", "goal (MHz)"], rows, align="lrlrrrrrrrr")

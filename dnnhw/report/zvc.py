@@ -6,7 +6,7 @@ the ZV / RL / ZL ratios at AlexNet's densities, and the decompressor on malforme
 import math
 
 from ..text import markdown_table
-from . import Section, SummaryRow
+from . import Section, SummaryRow, fmax_text
 from .plots import draw, style
 
 
@@ -96,7 +96,7 @@ def _synth_table(results):
         n = p["lanes"]
         goal = results.cores[s["core"]].fmax_goal(p, q["target"])
         rows.append([s["core"], n, p["width"], q["target"], q["lut"], q["ff"], q["carry"],
-                     q["bram"], q["dsp"], f"{q['fmax_mhz']:.1f}", f"{goal:g}" if goal else "",
+                     q["bram"], q["dsp"], fmax_text(q), f"{goal:g}" if goal else "",
                      f"{q['lut'] / (n * math.log2(n)):.1f}"])
     return markdown_table(["core", "lanes", "width", "target", "LUT", "FF", "carry", "BRAM",
                            "DSP", "Fmax (MHz)", "goal (MHz)", "LUT / (N log2 N)"], rows,
