@@ -36,11 +36,7 @@ class PayloadFormat:
             return value
         value = 0
         for name, v in fields.items():
-            try:
-                offset, width, count, elem = self.fields[name]
-            except KeyError:
-                raise KeyError(f"payload has no field {name!r}; fields: "
-                               f"{', '.join(self.fields)}") from None
+            offset, width, count, elem = self.field(name)
             if count is not None:
                 if len(v) != count:
                     raise ValueError(f"field {name!r} takes {count} elements, got {len(v)}")
@@ -58,6 +54,15 @@ class PayloadFormat:
             value |= v << offset
         return value
 
+    def field(self, name):
+        """``(offset, width, count, element width)`` of the field ``name``; ``count`` and
+        the element width are ``None`` for a plain field."""
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise KeyError(f"payload has no field {name!r}; fields: "
+                           f"{', '.join(self.fields)}") from None
+
     def pack_many(self, **columns):
         """Pack many payloads at once: each keyword is a field, given as a sequence with
         one entry per payload (arrays: a 2-D array, one row per payload). Returns a list
@@ -67,11 +72,7 @@ class PayloadFormat:
         count = None
         parts = []
         for name, column in columns.items():
-            try:
-                offset, width, n, elem = self.fields[name]
-            except KeyError:
-                raise KeyError(f"payload has no field {name!r}; fields: "
-                               f"{', '.join(self.fields)}") from None
+            offset, width, n, elem = self.field(name)
             column = np.asarray(column)
             if count is None:
                 count = len(column)
