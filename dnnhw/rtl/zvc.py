@@ -52,7 +52,8 @@ def word_layout(lanes, width):
 
 
 def _compressor_in_flight(lanes):
-    return 2 + 2 * ceil_log2(lanes)
+    # Input register, prefix levels, collapser stages, the placer's two shifter stages.
+    return 3 + 2 * ceil_log2(lanes)
 
 
 def _compressor_latency(lanes):
@@ -73,6 +74,80 @@ def _select(values, index):
         level = [Mux(index[bit], level[k + 1], level[k]) for k in range(0, len(level), 2)]
     assert len(level) == 1
     return level[0]
+
+
+def _word_queues(m, o, *, depth, shape, writes, write_data):
+    """Interleaved word queues behind the output stream ``o``: queue ``b`` takes
+    ``write_data[b]`` when ``writes[b]``, and word ``k`` of the stream must be written to
+    queue ``k mod len(writes)``. Drives ``o.valid`` and ``o.payload`` (the first
+    ``len(o.payload)`` bits of the word; the caller may read the rest from the returned
+    word). Returns the per-queue read pulses (a word left the memory for its read
+    register: one more free entry) and the output word.
+
+    Each queue is a memory with a read register that is also the queue's output register.
+    A read is issued only into an empty read register (`held` clear) and the register
+    holds the word until the output takes it. The output visits the queues in turn, so
+    each has ``len(writes)`` cycles to refill its read register: one word per cycle.
+    `read` is itself a register, so `o.ready` reaches no memory, pointer or data enable:
+    it only moves `read_bank` and clears one `held` bit (and decides the next `read`).
+    The caller keeps writes out of a full memory (by credit). (The output selects are
+    `Mux` trees, not `Array`s: Icarus does not evaluate an `always @*` block at time 0,
+    and `o.valid` must not start as x.)
+    """
+    banks = len(writes)
+    read_bank = Signal(range(banks))     # the queue of the output word
+    reads, held, read_data = [], [], []
+    for index in range(banks):
+        # A read never meets a write to its word: a read needs a word in the memory, and
+        # the credit keeps writes out of a full one. `no_rw_check` tells Yosys so, and it
+        # then maps the read register into the block RAM's output with no collision
+        # logic. (Yosys honours the attribute when it merges a register behind an
+        # asynchronous read port; Amaranth's synchronous read port promises old data on a
+        # collision, and the iCE40 RAM's undefined read then costs two word-wide
+        # registers and a select per queue.)
+        queue = Memory(shape=shape, depth=depth, init=[], attrs={"no_rw_check": 1})
+        m.submodules[f"queue{index}"] = queue
+        w_port = queue.write_port()
+        r_port = queue.read_port(domain="comb")
+        r_data = Signal(shape, name=f"read_data{index}", reset_less=True)
+        produce = Signal(range(depth), name=f"produce{index}")
+        consume = Signal(range(depth), name=f"consume{index}")
+        level = Signal(range(depth + 1), name=f"level{index}")  # words in the memory
+        write = writes[index]
+        read = Signal(name=f"read{index}")  # the read register loads this cycle
+        has_word = Signal(name=f"held{index}")  # the read register holds an unsent word
+        pop = Signal(name=f"pop{index}")    # the output takes it this cycle
+        m.d.comb += [
+            w_port.addr.eq(produce),
+            w_port.data.eq(write_data[index]),
+            w_port.en.eq(write),
+            r_port.addr.eq(consume),
+            pop.eq(has_word & o.ready & (read_bank == index)),
+        ]
+        with m.If(read):
+            m.d.sync += [r_data.eq(r_port.data), consume.eq(consume + 1)]
+        with m.If(write):
+            m.d.sync += produce.eq(produce + 1)
+        m.d.sync += [
+            level.eq(level + write - read),
+            has_word.eq(read | (has_word & ~pop)),
+            # Next cycle reads when the memory will hold a word and the read register
+            # will be empty (a read now fills it).
+            read.eq(~read & (~has_word | pop) & (level != 0)),
+        ]
+        reads.append(read)
+        held.append(has_word)
+        read_data.append(r_data)
+
+    word = Signal(shape, name="out_word")
+    m.d.comb += [
+        o.valid.eq(_select(held, read_bank)),
+        word.eq(_select(read_data, read_bank)),
+        o.payload.eq(word[:len(o.payload.as_value())]),
+    ]
+    with m.If(o.valid & o.ready):
+        m.d.sync += read_bank.eq(read_bank + 1)
+    return reads, word
 
 
 class _ZVCComponent(wiring.Component):
@@ -109,8 +184,11 @@ class ZVCCompressor(_ZVCComponent):
     3. A bubble collapser packs the non-zeros (``log2 N`` stages); the compressed window is
        the mask slots followed by the packed lanes, ``M + nonzeros`` slots long.
     4. The placer keeps the running slot offset of the frame (a ``log2 N``-bit loop that
-       restarts at 0 after ``last``) and shifts the window to it, splitting it into the
-       words it touches and counting the words it completes.
+       restarts at 0 after ``last``; it runs on the window's length a cycle after the
+       prefix count, beside the collapser, so the loop is one adder and a mux) and shifts
+       the window to it in two registered stages of ``log2 N / 2`` mux levels each, each
+       with its own copies of the offset, splitting it into the words it touches and
+       counting the words it completes.
     5. The shift-and-append buffer ORs the first of them into the partial word it holds
        and writes the completed words, up to ``banks`` a cycle, into that many
        interleaved word queues (memories) that the output reads in turn.
@@ -166,7 +244,7 @@ class ZVCCompressor(_ZVCComponent):
     @property
     def in_flight(self):
         """Windows between the input and the queues: input register, prefix levels,
-        collapser stages, placer."""
+        collapser stages, the placer's two shifter stages."""
         return _compressor_in_flight(self._lanes)
 
     @property
@@ -206,7 +284,10 @@ class ZVCCompressor(_ZVCComponent):
             valid0.eq(accepted),
             data0.eq(self.i.payload.data),
             last0.eq(self.i.payload.last),
-            mask0.eq(Cat(self.i.payload.data[j] != 0 for j in range(n))),
+            # An idle cycle carries an all-zero window (no mask bit, so nothing is kept):
+            # it places nothing, so the shift-and-append buffer needs no enable.
+            mask0.eq(Cat(self.i.payload.data[j] != 0 for j in range(n))
+                     & accepted.replicate(n)),
         ]
         m.submodules.prefix = prefix = PrefixCount(count=n, registered=True)
         m.submodules.collapser = collapser = BubbleCollapser(lanes=n, width=w, registered=True)
@@ -217,14 +298,19 @@ class ZVCCompressor(_ZVCComponent):
         m.d.comb += [collapser.elements.eq(data_p), collapser.keep.eq(mask_p)]
         for j in range(n):
             m.d.comb += collapser.shift[j].eq(prefix.counts[j])
-        length_p = Signal(range(n + ms + 1))
-        m.d.comb += length_p.eq(ms + n - prefix.total)
-        delay_c = collapser.latency
-        length = delay_line(m, length_p, delay_c, "length")
-        mask = delay_line(m, mask_p, delay_c, "mask_c")
-        last = delay_line(m, delay_line(m, last0, delay_p, "last"), delay_c, "last_c")
-        valid = delay_line(m, delay_line(m, valid0, delay_p, "valid", reset=True),
-                            delay_c, "valid_c", reset=True)
+        # The window's length is known once the prefix count is: the offset loop runs on
+        # it a cycle later (a register, so the loop is one adder and the restart mux),
+        # while the collapser still works, and the offset travels down to the shifter.
+        length_l = Signal(range(n + ms + 1), reset_less=True)
+        m.d.sync += length_l.eq(ms + n - prefix.total)
+        last_l = delay_line(m, delay_line(m, last0, delay_p, "last"), 1, "last_l")
+        valid_l = delay_line(m, delay_line(m, valid0, delay_p, "valid", reset=True), 1,
+                             "valid_l", reset=True)
+        delay_c = collapser.latency - 1     # from the loop to the collapser's output
+        length = delay_line(m, length_l, delay_c, "length")
+        mask = delay_line(m, mask_p, collapser.latency, "mask_c")
+        last = delay_line(m, last_l, delay_c, "last_c")
+        valid = delay_line(m, valid_l, delay_c, "valid_c", reset=True)
         compressed = Signal((n + ms) * w)   # mask slots, then the packed non-zeros
         m.d.comb += compressed.eq(Cat(mask, Const(0, ms * w - n), collapser.packed))
 
@@ -232,54 +318,91 @@ class ZVCCompressor(_ZVCComponent):
         # in every bit of the shifter, so it is kept in several copies, each the select of
         # `OFFSET_GROUP` slots only (one register would drive a net of thousands of loads
         # across the die at 32 x 32 bit). Each copy runs the recurrence itself, from its
-        # own value, so no tool merges them back into one register.
+        # own value, so no tool merges them back into one register, and has its own delay
+        # line to the shifter; the loop registers drive only those lines.
         used_slots = 2 * n + ms - 1         # the highest offset plus the longest window
-        offsets = [Signal(log_n, name="offset" if k == 0 else f"offset_copy{k}")
-                   for k in range(-(-used_slots // self.OFFSET_GROUP))]
-        offset = offsets[0]
+        groups = -(-used_slots // self.OFFSET_GROUP)
+        loops = [Signal(log_n, name="offset" if k == 0 else f"offset_copy{k}")
+                 for k in range(groups)]
+        with m.If(valid_l):
+            m.d.sync += [copy.eq(Mux(last_l, 0, (copy + length_l)[:log_n])) for copy in loops]
+        offsets = [delay_line(m, copy, delay_c, copy.name) for copy in loops]
+
         # A logarithmic shifter by whole slots, written out so that each slot's select
-        # comes from its group's copy; level k moves the window up by 2**k slots.
-        shifted = [compressed[s * w:(s + 1) * w] if s < n + ms else Const(0, w)
-                   for s in range(used_slots)]
-        for k in range(log_n):
-            step = 1 << k
-            shifted = [Mux(offsets[s // self.OFFSET_GROUP][k],
-                           shifted[s - step] if s >= step else Const(0, w), shifted[s])
-                       for s in range(used_slots)]
+        # comes from its group's copy; level k moves the window up by 2**k slots. Its
+        # log2 N levels are split over two registered stages (low levels first), each with
+        # its own copies of the offset: one stage's selects and muxes fit the clock.
+        def shift_levels(slots, selects, levels):
+            for k in levels:
+                step = 1 << k
+                slots = [Mux(selects[s // self.OFFSET_GROUP][k],
+                             slots[s - step] if s >= step else Const(0, w), slots[s])
+                         for s in range(len(slots))]
+            return slots
+
+        split = (log_n + 1) // 2            # levels in the first stage
+        first_slots = n + ms + (1 << split) - 1
+        first = shift_levels(
+            [compressed[s * w:(s + 1) * w] if s < n + ms else Const(0, w)
+             for s in range(first_slots)], offsets, range(split))
+        stage_a = [Signal(w, name=f"shift_a{s}", reset_less=True) for s in range(first_slots)]
+        offsets_a = [Signal(log_n, name=f"{copy.name}_a", reset_less=True) for copy in loops]
+        m.d.sync += [reg.eq(value) for reg, value in zip(stage_a, first)]
+        m.d.sync += [reg.eq(value) for reg, value in zip(offsets_a, offsets)]
+        second = shift_levels(stage_a + [Const(0, w)] * (used_slots - first_slots),
+                              offsets_a, range(split, log_n))
+
+        # A frame's last word is complete whatever its fill: round the count up, and its
+        # valid slots are the fill (N when it is full). No carry chain beyond `total`.
+        total = Signal(range(2 * n + ms))
+        m.d.comb += total.eq(offsets[0] + length)
+        fill = total[:log_n]
+        words_a = Signal(range(4), reset_less=True)
+        length_a = Signal(range(n + 1), reset_less=True)
+        m.d.sync += [
+            words_a.eq(Mux(valid, (total >> log_n) + (last & (fill != 0)), 0)),
+            length_a.eq(Mux(last & (fill != 0), fill, n)),
+        ]
+        last_a = delay_line(m, last, 1, "last_a")
+        valid_a = delay_line(m, valid, 1, "valid_a", reset=True)
+
+        # The queue of the window's first completed word (words so far mod banks), and from
+        # it each queue's write and which of the window's words it takes, all registered
+        # beside `placed`: the write stage's enables and selects are then flip-flops, not
+        # logic spread over the die to the queues.
+        first_bank = Signal(range(n_banks))
+        m.d.sync += first_bank.eq(first_bank + words_a)
+        placed_write = Signal(n_banks)
+        placed_order = [Signal(range(n_banks), name=f"order{b}", reset_less=True)
+                        for b in range(n_banks)]
+        for b in range(n_banks):
+            order = (b - first_bank)[:exact_log2(n_banks)]
+            m.d.sync += [placed_order[b].eq(order), placed_write[b].eq(order < words_a)]
+
         placed = Signal(3 * word_bits, reset_less=True)  # the window at its offset
         placed_words = Signal(range(4), reset_less=True)  # words it completes
         placed_last = Signal(reset_less=True)
         placed_length = Signal(range(n + 1), reset_less=True)  # final word's valid slots
         placed_valid = Signal()
-        total = Signal(range(2 * n + ms))
-        m.d.comb += total.eq(offset + length)
         m.d.sync += [
-            placed_valid.eq(valid),
-            placed_last.eq(last),
-            placed.eq(Cat(shifted)),
+            placed_valid.eq(valid_a),
+            placed_last.eq(last_a),
+            placed.eq(Cat(second)),
+            placed_words.eq(words_a),
+            placed_length.eq(length_a),
         ]
-        # A frame's last word is complete whatever its fill: round the count up, and its
-        # valid slots are the fill (N when it is full). No carry chain beyond `total`.
-        fill = total[:log_n]
-        m.d.sync += [
-            placed_words.eq((total >> log_n) + (last & (fill != 0))),
-            placed_length.eq(Mux(last & (fill != 0), fill, n)),
-        ]
-        with m.If(valid):
-            m.d.sync += [copy.eq(Mux(last, 0, (copy + length)[:log_n])) for copy in offsets]
 
         # --- shift-and-append buffer and the interleaved word queues --------------------
         word_bits_all = word_layout(n, w).size
         partial = Signal(word_bits)         # the word being filled, zero above the data
         merged = [partial | placed[:word_bits], placed[word_bits:2 * word_bits],
                   placed[2 * word_bits:]]
-        with m.If(placed_valid):
-            with m.Switch(placed_words):
-                for count in range(3):
-                    with m.Case(count):
-                        m.d.sync += partial.eq(merged[count])
-                with m.Default():
-                    m.d.sync += partial.eq(0)
+        with m.Switch(placed_words):        # 0 and an all-zero window when idle
+            for count in range(3):
+                with m.Case(count):
+                    m.d.sync += partial.eq(merged[count])
+            with m.Default():
+                m.d.sync += partial.eq(0)
 
         # Words one window completes: two, or three when a multi-slot mask ends a frame.
         most_words = 2 if ms == 1 else 3
@@ -292,73 +415,12 @@ class ZVCCompressor(_ZVCComponent):
                 word.length.eq(Mux(final, placed_length, n)),
             ]
 
-        # Each queue is a memory with a read register that is also the queue's output
-        # register. A read is issued only into an empty read register (`held` clear) and
-        # the register holds the word until the output takes it. Word k of the stream sits
-        # in queue k mod banks, so the output visits the queues in turn and each has
-        # `banks` cycles to refill its read register: one word per cycle. `read` is itself
-        # a register, so `o.ready` reaches no memory, pointer or data enable: it only
-        # moves `read_bank` and clears one `held` bit (and decides the next `read`).
-        # (The output selects are `Mux` trees, not `Array`s: Icarus does not evaluate an
-        # `always @*` block at time 0, and `o.valid` must not start as x.)
+        bank_data = emitted + [emitted[0]] * (n_banks - len(emitted))
+        reads, _ = _word_queues(
+            m, self.o, depth=self.queue_depth, shape=word_bits_all, writes=placed_write,
+            write_data=[Array(bank_data)[order] for order in placed_order])
+        writes = placed_write
         depth = self.queue_depth
-        write_bank = Signal(range(n_banks))  # the queue of the next word
-        read_bank = Signal(range(n_banks))   # the queue of the output word
-        writes, reads, held, read_data = [], [], [], []
-        for index in range(n_banks):
-            # A read never meets a write to its word: a read needs a word in the memory,
-            # and the credit keeps writes out of a full one. `no_rw_check` tells Yosys so,
-            # and it then maps the read register into the block RAM's output with no
-            # collision logic. (Yosys honours the attribute when it merges a register
-            # behind an asynchronous read port; Amaranth's synchronous read port promises
-            # old data on a collision, and the iCE40 RAM's undefined read then costs two
-            # word-wide registers and a select per queue.)
-            queue = Memory(shape=word_bits_all, depth=depth, init=[], attrs={"no_rw_check": 1})
-            m.submodules[f"queue{index}"] = queue
-            w_port = queue.write_port()
-            r_port = queue.read_port(domain="comb")
-            r_data = Signal(word_bits_all, name=f"read_data{index}", reset_less=True)
-            produce = Signal(range(depth), name=f"produce{index}")
-            consume = Signal(range(depth), name=f"consume{index}")
-            level = Signal(range(depth + 1), name=f"level{index}")  # words in the memory
-            order = Signal(range(n_banks), name=f"order{index}")    # this queue's word today
-            write = Signal(name=f"write{index}")
-            read = Signal(name=f"read{index}")  # the read register loads this cycle
-            has_word = Signal(name=f"held{index}")  # the read register holds an unsent word
-            pop = Signal(name=f"pop{index}")    # the output takes it this cycle
-            m.d.comb += [
-                order.eq(index - write_bank),
-                write.eq(placed_valid & (order < placed_words)),
-                w_port.addr.eq(produce),
-                w_port.data.eq(Array(emitted + [emitted[0]] * (n_banks - len(emitted)))[order]),
-                w_port.en.eq(write),
-                r_port.addr.eq(consume),
-                pop.eq(has_word & self.o.ready & (read_bank == index)),
-            ]
-            with m.If(read):
-                m.d.sync += [r_data.eq(r_port.data), consume.eq(consume + 1)]
-            with m.If(write):
-                m.d.sync += produce.eq(produce + 1)
-            m.d.sync += [
-                level.eq(level + write - read),
-                has_word.eq(read | (has_word & ~pop)),
-                # Next cycle reads when the memory will hold a word and the read register
-                # will be empty (a read now fills it).
-                read.eq(~read & (~has_word | pop) & (level != 0)),
-            ]
-            writes.append(write)
-            reads.append(read)
-            held.append(has_word)
-            read_data.append(r_data)
-        with m.If(placed_valid):
-            m.d.sync += write_bank.eq(write_bank + placed_words)
-
-        m.d.comb += [
-            self.o.valid.eq(_select(held, read_bank)),
-            self.o.payload.eq(_select(read_data, read_bank)),
-        ]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += read_bank.eq(read_bank + 1)
 
         # --- credit: every memory keeps room for one word per window in flight ----------
         # `free[b]` = depth - words in memory b - windows in flight (each may write one
