@@ -44,9 +44,9 @@ def _id(params):
     return "-".join(f"{k}{v}" for k, v in params.items())
 
 
-def check(res):
+def check(res, mode="diffy"):
     assert res["passed"], res.get("error")
-    latency = DiffyTile.LATENCY   # the component's own figure; the sidecar must agree
+    latency = DiffyTile.latency_of(mode)  # the component's own figure; the sidecar agrees
     assert res["latency"]["measured"] == res["latency"]["sidecar"] == latency
     kernels, strides = set(), set()
     for run in res["layers"]:
@@ -62,7 +62,8 @@ def check(res):
 
 @pytest.mark.parametrize("params", POINTS, ids=_id)
 def test_tile_layers(params, build_root):
-    check(run_testbench("diffy-tile", params, build_root=build_root))
+    check(run_testbench("diffy-tile", params, build_root=build_root),
+          params.get("mode", "diffy"))
 
 
 @pytest.mark.slow
@@ -71,7 +72,7 @@ def test_tile_larger_layers(params, build_root):
     from dnnhw.sim.diffy_data import DEFAULT_LAYERS
     res = run_testbench("diffy-tile", params, build_root=build_root,
                         config={"layers": DEFAULT_LAYERS + SLOW_LAYERS})
-    check(res)
+    check(res, params["mode"])
 
 
 def test_mode_changes_the_step_count_not_the_result(build_root):

@@ -343,7 +343,8 @@ def area_workload_cycles(configs):
             continue
         geometry = {k: params[k] for k in ("mode", "lanes", "filters", "windows", "width",
                                             "encoding", "shifter_bits")}
-        cycles = sum(published_cycles(x, w, stride, padding, **geometry) + DiffyTile.LATENCY - 1
+        latency = DiffyTile.latency_of(params["mode"])
+        cycles = sum(published_cycles(x, w, stride, padding, **geometry) + latency - 1
                      for x, w, stride, padding in layers)
         rows.append({"params": params, "cycles": int(cycles)})
     return {"workload": AREA_WORKLOAD, "rows": rows}

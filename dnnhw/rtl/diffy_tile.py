@@ -109,8 +109,16 @@ class DiffyTile(wiring.Component):
     """
 
     #: Cycles from a pallet's input transfer to its group's output transfer when the
-    #: group is that one single-step pallet: E, S, P, Q, R, output buffer.
+    #: group is that one single-step pallet: E, S, P, Q, R, output buffer; the
+    #: bit-parallel mode adds a register behind its multipliers (see :meth:`latency_of`).
     LATENCY = 6
+
+    @classmethod
+    def latency_of(cls, mode):
+        """The latency of a tile in ``mode``: :attr:`LATENCY`, plus one for the
+        bit-parallel mode's multiplier register (a multiplier and an adder tree in one
+        cycle set its Fmax)."""
+        return cls.LATENCY + (mode == "bitparallel")
 
     def __init__(self, *, lanes=4, filters=4, windows=4, width=16, shifter_bits=2,
                  mode="diffy", encoding="best", max_products=4608):
@@ -213,7 +221,7 @@ class DiffyTile(wiring.Component):
 
     @property
     def latency(self):
-        return self.LATENCY
+        return self.latency_of(self._mode)
 
     @property
     def throughput(self):
@@ -415,7 +423,24 @@ class DiffyTile(wiring.Component):
                                     p_negate[c][l].eq(negate[c][l] & take[c][l]),
                                     p_shift[c][l].eq(shift[c][l])]
 
-        # --- Q: per-lane shift (or multiply) and the adder tree of every PE -----------------
+        # --- M (bit-parallel only): the products, registered -------------------------------
+        # A multiplier and the adder tree behind it do not fit one cycle; the term-serial
+        # modes' shifters do, so only this mode pays the cycle.
+        if mode == "bitparallel":
+            m_products = [[[Signal(signed(2 * width), name=f"m_product_{f}_{c}_{l}")
+                            for l in range(L)] for c in range(W)] for f in range(F)]
+            for f in range(F):
+                for c in range(W):
+                    for l in range(L):
+                        core.d.sync += m_products[f][c][l].eq(
+                            p_weights[f * L + l] * p_value[c][l])
+            m_valid, m_restart, m_final = Signal(), Signal(), Signal()
+            m_raw = Signal(W)
+            core.d.sync += [m_valid.eq(p_valid), m_restart.eq(p_restart),
+                            m_final.eq(p_final), m_raw.eq(p_raw)]
+            p_valid, p_restart, p_final, p_raw = m_valid, m_restart, m_final, m_raw
+
+        # --- Q: per-lane shift (or the products') adder tree of every PE --------------------
         q_valid = Signal()
         q_restart = Signal()
         q_final = Signal()
@@ -435,7 +460,7 @@ class DiffyTile(wiring.Component):
                 for l in range(L):
                     weight = p_weights[f * L + l]
                     if mode == "bitparallel":
-                        products.append(weight * p_value[c][l])
+                        products.append(m_products[f][c][l])
                     else:
                         # -x = ~x + 1: invert the negated lanes here and add their count
                         # once in the tree, instead of a negating adder per lane.
