@@ -79,10 +79,9 @@ def _select(values, index):
 def _word_queues(m, o, *, depth, shape, writes, write_data):
     """Interleaved word queues behind the output stream ``o``: queue ``b`` takes
     ``write_data[b]`` when ``writes[b]``, and word ``k`` of the stream must be written to
-    queue ``k mod len(writes)``. Drives ``o.valid`` and ``o.payload`` (the first
-    ``len(o.payload)`` bits of the word; the caller may read the rest from the returned
-    word). Returns the per-queue read pulses (a word left the memory for its read
-    register: one more free entry) and the output word.
+    queue ``k mod len(writes)``. Drives ``o.valid`` and ``o.payload``. Returns the
+    per-queue read pulses (a word left the memory for its read register: one more free
+    entry).
 
     Each queue is a memory with a read register that is also the queue's output register.
     A read is issued only into an empty read register (`held` clear) and the register
@@ -139,15 +138,13 @@ def _word_queues(m, o, *, depth, shape, writes, write_data):
         held.append(has_word)
         read_data.append(r_data)
 
-    word = Signal(shape, name="out_word")
     m.d.comb += [
         o.valid.eq(_select(held, read_bank)),
-        word.eq(_select(read_data, read_bank)),
-        o.payload.eq(word[:len(o.payload.as_value())]),
+        o.payload.eq(_select(read_data, read_bank)),
     ]
     with m.If(o.valid & o.ready):
         m.d.sync += read_bank.eq(read_bank + 1)
-    return reads, word
+    return reads
 
 
 class _ZVCComponent(wiring.Component):
@@ -416,11 +413,10 @@ class ZVCCompressor(_ZVCComponent):
             ]
 
         bank_data = emitted + [emitted[0]] * (n_banks - len(emitted))
-        reads, _ = _word_queues(
-            m, self.o, depth=self.queue_depth, shape=word_bits_all, writes=placed_write,
-            write_data=[Array(bank_data)[order] for order in placed_order])
-        writes = placed_write
         depth = self.queue_depth
+        reads = _word_queues(
+            m, self.o, depth=depth, shape=word_bits_all, writes=placed_write,
+            write_data=[Array(bank_data)[order] for order in placed_order])
 
         # --- credit: every memory keeps room for one word per window in flight ----------
         # `free[b]` = depth - words in memory b - windows in flight (each may write one
@@ -432,7 +428,7 @@ class ZVCCompressor(_ZVCComponent):
         # leave one for the window that may enter meanwhile, so no count goes below zero.
         free = [Signal(range(depth + 1), init=depth, name=f"free{b}") for b in range(n_banks)]
         m.d.sync += self.i.ready.eq(Cat(f >= 2 for f in free).all())
-        for f, write, read in zip(free, writes, reads):
+        for f, write, read in zip(free, placed_write, reads):
             unused = Signal(name=f"{f.name}_unused")  # the placer's window left b alone
             m.d.sync += unused.eq(placed_valid & ~write)
             # unused + read - accepted, in {-1, 0, 1, 2}: three bits of two's complement,
