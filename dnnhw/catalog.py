@@ -90,8 +90,9 @@ class FlowConfig:
     ``"quick"`` configs run in every ``dnnhw flow``, ``"full"`` ones only with
     ``--full``. ``testcase`` runs only that cocotb test of the testbench (``None``: all of
     them), so that a long test can wait for the full tier. ``seeds``: the nextpnr placer
-    seeds each target is built with; with several, the report gives the median Fmax
-    with its min and max (single ECP5 runs vary by about 10 MHz)."""
+    seeds each target is built with in the full tier (the quick tier builds the first);
+    with several, the report gives the median Fmax with its min and max (single ECP5 runs
+    vary by about 10 MHz)."""
     params: dict
     targets: tuple = ()
     sim: bool = True

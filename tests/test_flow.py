@@ -238,7 +238,10 @@ def test_a_flow_config_with_seeds_gets_one_synth_job_and_build_dir_per_seed():
                 summary="", golden="", testbench="dnnhw.sim.passthrough", report="flowcat",
                 flow=(FlowConfig({}, ("ice40-up5k", "ecp5-85f"), sim=False, tier="quick",
                                  seeds=(1, 2, 3)),))
-    jobs = plan_flow((core,))
+    # The quick tier, the README's first command, builds the first seed only.
+    assert [(j.target, j.seed) for j in plan_flow((core,))] == [("ice40-up5k", 1),
+                                                                ("ecp5-85f", 1)]
+    jobs = plan_flow((core,), tier="full")
     assert [(j.target, j.seed) for j in jobs] == [(t, s) for t in ("ice40-up5k", "ecp5-85f")
                                                   for s in (1, 2, 3)]
     assert len({j.key(core, "d") for j in jobs}) == len({j.label for j in jobs}) == 6

@@ -48,11 +48,14 @@ def plan_flow(catalog, *, tier="quick", cores=None, targets=None, skip_sim=False
             if config.sim and not skip_sim:
                 jobs.append(Job("sim", core.name, params, simulator=simulator,
                                 testcase=config.testcase))
+            # The quick tier is the README's first command: one seed, so that it stays a
+            # few minutes; the full tier builds every seed.
+            seeds = config.seeds if tier == "full" else config.seeds[:1]
             for target in config.targets:
                 if not skip_synth and (not targets or target in targets):
                     jobs += [Job("synth", core.name, params, target=target, seed=seed,
                                  router=config.router, placer=config.placer)
-                             for seed in config.seeds]
+                             for seed in seeds]
         for analysis in core.analyses:
             if TIERS.index(analysis.tier) <= TIERS.index(tier):
                 resolved = tuple(Job.freeze(core.resolve(c.params)) for c in configs
