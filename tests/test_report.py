@@ -19,17 +19,20 @@ DIFFY = {"lanes": 4, "filters": 2, "windows": 2, "width": 16, "shifter_bits": 2,
          "encoding": "best", "max_products": 576}
 
 
-def _qor(target, lut, fmax):
-    return {"target": target, "lut": lut, "ff": 1, "carry": 0, "bram": 0, "dsp": 0,
-            "fmax_mhz": fmax}
+def _qor(target, lut, fmax, dsp=0, device=None):
+    return {"target": target, "lut": lut, "ff": 1, "carry": 0, "bram": 0, "dsp": dsp,
+            "fmax_mhz": fmax, "device": device or target}
 
 
-def test_area_table_normalizes_by_the_bit_parallel_build_of_the_same_target():
+def test_area_table_sets_each_tile_against_both_bit_parallel_baselines_of_its_device():
     diffy, bp = {**DIFFY, "mode": "diffy"}, {**DIFFY, "mode": "bitparallel"}
     narrow = {**DIFFY, "width": 8, "mode": "diffy"}
     records = [
         _record("synth", "diffy-tile", diffy, _qor("ecp5-85f", 4000, 50.0), target="ecp5-85f"),
-        _record("synth", "diffy-tile", bp, _qor("ecp5-85f", 1000, 100.0), target="ecp5-85f"),
+        _record("synth", "diffy-tile", bp, _qor("ecp5-85f", 1000, 100.0, dsp=16),
+                target="ecp5-85f"),
+        _record("synth", "diffy-tile", bp, _qor("ecp5-85f-nodsp", 8000, 40.0,
+                                                device="ecp5-85f"), target="ecp5-85f-nodsp"),
         _record("synth", "diffy-tile", narrow, _qor("ice40-up5k", 900, 20.0), target="ice40-up5k"),
         # The analysis gives cycles of the width-16 builds only, as computed by the bench.
         _record("analysis", "diffy-tile", {}, {"workload": {"image": "astronaut", "size": 32,
@@ -41,12 +44,18 @@ def test_area_table_normalizes_by_the_bit_parallel_build_of_the_same_target():
     _, sections = render_sections(records, CORES)
     body = next(s for s in sections if s.key == "diffy-synth").body
     area = body.split("Area-normalized")[1]
-    # speedup 1500/3000 = 0.50x; LUT ratio 4.00; per LUT 0.12x; at each Fmax 0.25x.
-    assert "| ecp5-85f | diffy | 4x2x2 | 4000 | 0 | 3000 | 0.50x | 4.00 | 0.12x | 0.25x |" in area
-    assert "| ecp5-85f | bitparallel | 4x2x2 | 1000 | 0 | 1500 | 1.00x | 1.00 | 1.00x | 1.00x |" in area
-    assert "ice40-up5k" not in area
-    # The goal column comes from the catalog row: 75 MHz for term-serial modes on the ECP5.
+    # Against the DSP build: speedup 1500/3000 = 0.50x; LUT ratio 4.00; per LUT 0.12x;
+    # at each Fmax 0.25x. Against the LUT-multiplier build: LUT ratio 0.50, per LUT 1.00x,
+    # at each Fmax 0.50 * 50 / 40 = 0.62x.
+    assert ("| ecp5-85f | diffy | 4x2x2 | 4000 | 0 | 3000 | 4x2x2, multipliers in DSP blocks "
+            "| 1000 | 16 | 0.50x | 4.00 | 0.12x | 0.25x |") in area
+    assert ("| ecp5-85f | diffy | 4x2x2 | 4000 | 0 | 3000 | 4x2x2, multipliers in LUTs "
+            "| 8000 | 0 | 0.50x | 0.50 | 1.00x | 0.62x |") in area
+    assert "ice40-up5k" not in area and "| bitparallel |" not in area
+    # The goal column comes from the catalog row: 75 MHz for term-serial modes on the ECP5,
+    # none for the LUT-multiplier baseline.
     assert "| diffy | 4x2x2 | 16 | ecp5-85f | 4000 | 1 | 0 | 0 | 0 | 50.0 | 75 |" in body
+    assert "| bitparallel | 4x2x2 | 16 | ecp5-85f-nodsp | 8000 | 1 | 0 | 0 | 0 | 40.0 |  |" in body
 
 
 def test_area_workload_cycles_are_the_golden_models_plus_latency(monkeypatch):

@@ -48,6 +48,18 @@ class AddXor(wiring.Component):
         return m
 
 
+class Multiplier(wiring.Component):
+    """A registered 12 x 12 multiplier: one DSP block, or a few dozen LUTs without."""
+    a: In(12)
+    b: In(12)
+    p: Out(24)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.p.eq(self.a * self.b)
+        return m
+
+
 class AlwaysReadySink(wiring.Component):
     """A stream sink whose `ready` is a constant, which the harness must skip."""
     i: In(stream.Signature(8, always_ready=True))
@@ -230,6 +242,7 @@ def test_synthesize(tmp_path, target):
     assert qor.harness["ff"] == 24 + 9
     assert qor.harness["lut"] >= 9
     assert qor.placer == TARGETS[target].placer
+    assert qor.device == TARGETS[target].fpga
     assert qor.logic_cells > 0
     for log in (qor.yosys_log, qor.nextpnr_log, qor.report):
         assert Path(log).is_file()
@@ -239,6 +252,16 @@ def test_synthesize(tmp_path, target):
     table = format_qor_table([qor, record])
     assert table.splitlines()[0].startswith("| core | target | LUT |")
     assert table.count(f"| add-xor-8 | {target} | {qor.lut} | 9 |") == 2
+
+
+def test_a_nodsp_target_builds_multipliers_from_luts_on_the_same_device(tmp_path):
+    with_dsp = synthesize(Multiplier(), name="mul", target="ecp5-85f",
+                          build_dir=tmp_path / "dsp")
+    in_luts = synthesize(Multiplier(), name="mul", target="ecp5-85f-nodsp",
+                         build_dir=tmp_path / "nodsp")
+    assert with_dsp.dsp == 1 and in_luts.dsp == 0
+    assert in_luts.lut > with_dsp.lut + 50
+    assert with_dsp.device == in_luts.device == "ecp5-85f"
 
 
 def test_synthesize_drops_yosys_log(tmp_path):

@@ -149,6 +149,10 @@ class Target:
         Default nextpnr placer, one of :data:`PLACERS`.
     router : str
         Default nextpnr router, one of :data:`ROUTERS`.
+    device : str
+        The FPGA the target builds for. Several targets may share one: a ``-nodsp`` target
+        is its device with the multipliers built from LUTs, the baseline a gate-level
+        multiplier is compared with. ``None``: the target's name.
     """
     name: str
     family: Family
@@ -157,6 +161,12 @@ class Target:
     freq_mhz: float
     placer: str
     router: str = "router1"
+    device: str = None
+
+    @property
+    def fpga(self):
+        """The device's name: :attr:`device`, or the target's name."""
+        return self.device or self.name
 
 
 #: The nextpnr placers :func:`synthesize` can ask for: analytic (HeAP) and simulated annealing.
@@ -188,6 +198,12 @@ TARGETS = {target.name: target for target in (
            synth_args=(),
            nextpnr_args=("--85k", "--package", "CABGA381", "--speed", "6"),
            freq_mhz=200, placer="heap"),
+    # The same device with every multiplier in LUTs: a bit-parallel baseline whose
+    # multipliers are gates, as in an ASIC, rather than DSP blocks the LUT count misses.
+    Target("ecp5-85f-nodsp", ECP5,
+           synth_args=("-nodsp",),
+           nextpnr_args=("--85k", "--package", "CABGA381", "--speed", "6"),
+           freq_mhz=200, placer="heap", device="ecp5-85f"),
 )}
 
 
@@ -238,6 +254,9 @@ class QoR:
         The nextpnr placer, one of :data:`PLACERS`.
     router : str
         The nextpnr router, one of :data:`ROUTERS`.
+    device : str
+        The target's FPGA (:attr:`Target.fpga`): builds on one device compare, whatever
+        the target's mapping options.
     seconds : dict of str to float
         Wall time of each step (``convert``, ``yosys``, ``pack``: nextpnr's fit check,
         ``nextpnr``: the full place and route).
@@ -265,6 +284,7 @@ class QoR:
     seed: int = 1
     placer: str = None
     router: str = None
+    device: str = None
     seconds: dict = field(default_factory=dict)
     yosys_log: str = None
     nextpnr_log: str = None
@@ -628,6 +648,7 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
         seed=seed,
         placer=placer,
         router=router,
+        device=tgt.fpga,
         seconds=seconds,
         yosys_log=str(yosys_log_path) if yosys_log else None,
         nextpnr_log=str(nextpnr_log_path),
