@@ -35,11 +35,14 @@ so a pallet holds the tile until its slowest column is empty: it takes the maxim
 columns of their steps, and at least one step (an all-zero pallet still costs a cycle).
 
 Pipeline (one enable, held off only while the output's two-entry buffer, a
-:class:`~dnnhw.rtl.skid_buffer.SkidBuffer`, is full): input join and encode (E), step
-(S), per-lane shift and adder tree (P), accumulate (Q), result (R), then the back-end
-into the output buffer. S takes the next pallet from E in the step that empties the
-current one, so pallets follow each other without a bubble: with inputs always valid and
-the output always ready, the last output leaves ``steps + latency - 1`` cycles after the
+:class:`~dnnhw.rtl.skid_buffer.SkidBuffer`, is full): input join, delta and magnitude (E),
+term encoding (T, term-serial modes only), step (S), per-lane shift and adder tree (P),
+accumulate (Q), result (R), then the back-end into the output buffer; the bit-parallel
+mode has a multiplier register (M) between P and Q instead of T. The multi-step modes'
+S has two banks: the next pallet waits in the idle one and steps in the cycle after the
+current one empties, so pallets follow each other without a bubble, and the step decision
+drives a bank select, not the load of every S register. With inputs always valid and the
+output always ready, the last output leaves ``steps + latency - 1`` cycles after the
 first input transfer, where ``steps`` is the sum of the pallets' steps.
 The ``step`` output is high in every cycle the tile performs a step.
 
@@ -61,7 +64,8 @@ from dnnhw.spec.diffy_tile import MODES
 from ._checks import check_int
 from .prefix_sum import adder_tree, popcount_tree
 from .skid_buffer import SkidBuffer
-from .terms import any_set, check_encoding, lowest_set_bit, term_bits, term_masks
+from .terms import (check_encoding, lowest_set_bit, magnitude_terms, sign_magnitude,
+                    term_bits)
 
 
 __all__ = ["MODES", "DiffyTile"]
@@ -109,16 +113,17 @@ class DiffyTile(wiring.Component):
     """
 
     #: Cycles from a pallet's input transfer to its group's output transfer when the
-    #: group is that one single-step pallet: E, S, P, Q, R, output buffer; the
-    #: bit-parallel mode adds a register behind its multipliers (see :meth:`latency_of`).
+    #: group is that one single-step pallet, in ``stripes``: E, S, P, Q, R, output buffer.
+    #: The other modes have one stage more (see :meth:`latency_of`).
     LATENCY = 6
 
     @classmethod
     def latency_of(cls, mode):
-        """The latency of a tile in ``mode``: :attr:`LATENCY`, plus one for the
-        bit-parallel mode's multiplier register (a multiplier and an adder tree in one
-        cycle set its Fmax)."""
-        return cls.LATENCY + (mode == "bitparallel")
+        """The latency of a tile in ``mode``: :attr:`LATENCY`, plus one for the term
+        encoding stage T of ``diffy`` and ``pragmatic`` (delta, magnitude, NAF and the
+        choice of encoding do not fit one cycle) and for the bit-parallel mode's
+        multiplier register M (nor do a multiplier and an adder tree)."""
+        return cls.LATENCY + (mode != "stripes")
 
     def __init__(self, *, lanes=4, filters=4, windows=4, width=16, shifter_bits=2,
                  mode="diffy", encoding="best", max_products=4608):
@@ -250,35 +255,45 @@ class DiffyTile(wiring.Component):
         enable = Signal()
         m.d.comb += enable.eq(output_buffer.i.ready)
 
-        # --- E: join the two input streams, delta front-end, term encoding ---------------
+        # --- E: join the two input streams, delta front-end, sign and magnitude ---------
+        # One pallet as the stages hold it; `state` is what the steps work through: the
+        # terms of every lane (term-serial modes) or its value (stripes, bit-parallel).
+        def pallet(state):
+            return data.StructLayout({
+                "first": 1,                 # the pallet starts a group
+                "last": 1,                  # the pallet ends a group
+                "raw": W,
+                "weights": data.ArrayLayout(signed(width), F * L),
+                "state": data.StructLayout(state),
+            })
+        if serial:
+            # E holds each lane's sign and magnitude, T its terms: the encoding's carry
+            # chains (delta, magnitude, NAF) and popcounts would not fit one cycle.
+            e_pallet = Signal(pallet({"signs": W * L,
+                                      "magnitudes": data.ArrayLayout(bits, W * L)}))
+            pallet_layout = pallet({"masks": data.ArrayLayout(bits, W * L),
+                                    "negs": data.ArrayLayout(bits, W * L)})
+        else:
+            pallet_layout = pallet({"values": data.ArrayLayout(signed(width), W * L)})
+            e_pallet = Signal(pallet_layout)
         e_valid = Signal()
-        s_load = Signal()           # S takes a new pallet this cycle (under enable)
+        e_release = Signal()        # the next stage takes E's pallet this cycle (under enable)
         accept = Signal()
         both = self.a.valid & self.w.valid
         m.d.comb += [
-            accept.eq(both & enable & (~e_valid | s_load)),
+            accept.eq(both & enable & (~e_valid | e_release)),
             self.a.ready.eq(accept),
             self.w.ready.eq(accept),
         ]
         first_next = Signal(init=1)           # the next pallet starts a group
-        e_first = Signal()
-        e_last = Signal()
-        e_raw = Signal(W)
-        e_weights = Signal(data.ArrayLayout(signed(width), F * L))
-        if serial:
-            e_mask = [[Signal(bits, name=f"e_mask_{c}_{l}") for l in range(L)] for c in range(W)]
-            e_neg = [[Signal(bits, name=f"e_neg_{c}_{l}") for l in range(L)] for c in range(W)]
-        else:
-            e_value = [[Signal(signed(width), name=f"e_value_{c}_{l}") for l in range(L)]
-                       for c in range(W)]
         acts = self.a.payload.acts
         with core.If(accept):
             core.d.sync += [
-                e_first.eq(first_next),
+                e_pallet.first.eq(first_next),
                 first_next.eq(self.a.payload.last),
-                e_last.eq(self.a.payload.last),
-                e_raw.eq(self.a.payload.raw),
-                e_weights.eq(self.w.payload.weights),
+                e_pallet.last.eq(self.a.payload.last),
+                e_pallet.raw.eq(self.a.payload.raw),
+                e_pallet.weights.eq(self.w.payload.weights),
             ]
             for c in range(W):
                 for l in range(L):
@@ -289,23 +304,49 @@ class DiffyTile(wiring.Component):
                         m.d.comb += delta.eq(value - Mux(self.a.payload.raw[c], 0, before))
                         value = delta
                     if serial:
-                        mask, neg = term_masks(m, value, bits=bits, encoding=self._encoding,
-                                               name=f"enc_{c}_{l}")
-                        core.d.sync += [e_mask[c][l].eq(mask), e_neg[c][l].eq(neg)]
+                        sign, magnitude = sign_magnitude(m, value, bits=bits,
+                                                         name=f"enc_{c}_{l}")
+                        core.d.sync += [e_pallet.state.signs[c * L + l].eq(sign),
+                                        e_pallet.state.magnitudes[c * L + l].eq(magnitude)]
                     else:
-                        core.d.sync += e_value[c][l].eq(value)
+                        core.d.sync += e_pallet.state.values[c * L + l].eq(value)
         with core.If(accept):
             core.d.sync += e_valid.eq(1)
-        with core.Elif(s_load):
+        with core.Elif(e_release):
             core.d.sync += e_valid.eq(0)
 
-        # --- S: one step of the pallet -----------------------------------------------------
+        # --- T (term-serial modes): the terms of every lane ------------------------------
+        s_load = Signal()           # S takes the pallet before it this cycle (under enable)
+        if serial:
+            t_valid = Signal()
+            t_pallet = Signal(pallet_layout)
+            m.d.comb += e_release.eq(enable & e_valid & (~t_valid | s_load))
+            with core.If(e_release):
+                core.d.sync += [
+                    t_pallet.first.eq(e_pallet.first),
+                    t_pallet.last.eq(e_pallet.last),
+                    t_pallet.raw.eq(e_pallet.raw),
+                    t_pallet.weights.eq(e_pallet.weights),
+                ]
+                for k in range(W * L):
+                    mask, neg = magnitude_terms(m, e_pallet.state.signs[k],
+                                                e_pallet.state.magnitudes[k],
+                                                encoding=self._encoding, name=f"terms_{k}")
+                    core.d.sync += [t_pallet.state.masks[k].eq(mask),
+                                    t_pallet.state.negs[k].eq(neg)]
+            with core.If(e_release):
+                core.d.sync += t_valid.eq(1)
+            with core.Elif(s_load):
+                core.d.sync += t_valid.eq(0)
+            feed_valid, feed_pallet = t_valid, t_pallet
+        else:
+            m.d.comb += e_release.eq(s_load)
+            feed_valid, feed_pallet = e_valid, e_pallet
+
+        # --- S: the steps of a pallet -------------------------------------------------------
         s_valid = Signal()
+        s_pallet = Signal(pallet_layout)      # the pallet stepping now
         s_started = Signal()        # the pallet has taken a step already
-        s_first = Signal()
-        s_last = Signal()
-        s_raw = Signal(W)
-        s_weights = Signal.like(e_weights)
         s_done = Signal()           # this step empties the pallet
         # What the step hands to P, per column c and lane l:
         base = [Signal(range(bits), name=f"base_{c}") for c in range(W)]
@@ -313,44 +354,100 @@ class DiffyTile(wiring.Component):
         negate = [[Signal(name=f"negate_{c}_{l}") for l in range(L)] for c in range(W)]
         shift = [[Signal(range(span + 1), name=f"shift_{c}_{l}") for l in range(L)]
                  for c in range(W)]
-        m.d.comb += s_load.eq(enable & (~s_valid | s_done))
+        state = s_pallet.state
+
+        if mode == "bitparallel":
+            # Every pallet is one step: S is a plain pipeline register.
+            m.d.comb += [s_done.eq(1), s_load.eq(enable)]
+            with core.If(s_load):
+                core.d.sync += [s_valid.eq(feed_valid), s_pallet.eq(feed_pallet)]
+        else:
+            # Two banks with a registered select: the stage before S (T, or E for stripes)
+            # loads the idle bank while the active
+            # one steps, and the step decision (the deepest logic of the tile) only flips the
+            # select and clears the active bank's valid. With one bank it would be the load
+            # enable of every S flip-flop (about 3,000 of them on the ECP5 tile). The select
+            # moves to the other bank when the active one empties; the feed loads the selected bank
+            # when it is empty (then both are) and the other bank otherwise, so pallets step
+            # in arrival order and back to back, as with a single S register.
+            bank = [Signal(pallet_layout, name=f"s_bank_{k}") for k in range(2)]
+            bank_valid = [Signal(name=f"s_bank_valid_{k}") for k in range(2)]
+            bank_load = [Signal(name=f"s_bank_load_{k}") for k in range(2)]
+            select = Signal()
+            m.d.comb += [
+                s_pallet.eq(Mux(select, bank[1], bank[0])),
+                s_valid.eq(Mux(select, bank_valid[1], bank_valid[0])),
+                s_load.eq(enable & (bank_load[0] | bank_load[1])),
+            ]
+            for k in range(2):
+                m.d.comb += bank_load[k].eq(feed_valid & ~bank_valid[k]
+                                            & ((select == k) | bank_valid[1 - k]))
+                with core.If(bank_load[k]):
+                    core.d.sync += [bank[k].eq(feed_pallet), bank_valid[k].eq(1)]
+            with core.If(s_valid & s_done):
+                core.d.sync += [select.eq(~select), s_started.eq(0)]
+                with core.If(select):
+                    core.d.sync += bank_valid[1].eq(0)
+                with core.Else():
+                    core.d.sync += bank_valid[0].eq(0)
+            with core.Elif(s_valid):
+                core.d.sync += s_started.eq(1)
 
         if serial:
-            s_mask = [[Signal(bits, name=f"s_mask_{c}_{l}") for l in range(L)] for c in range(W)]
-            s_neg = [[Signal(bits, name=f"s_neg_{c}_{l}") for l in range(L)] for c in range(W)]
-            left = []               # the masks after this step
+            masks, negs = state.masks, state.negs
+            left = []                 # per lane, (c, l, the mask after this step)
+            column_done = []
             for c in range(W):
+                lane_masks = [masks[c * L + l] for l in range(L)]
                 any_term = 0
-                for l in range(L):
-                    any_term = any_term | s_mask[c][l]
-                m.d.comb += base[c].eq(lowest_set_bit(any_term))
-                for l in range(L):
-                    mask = s_mask[c][l]
+                for mask in lane_masks:
+                    any_term = any_term | mask
+                # A lane retires its lowest term when that term lies within `span` above the
+                # column's lowest (the base): when the lane has a term among the bits up to
+                # base + span, a mask made from any_term without locating the base, so that
+                # the decision does not wait for the base's encoder and a subtraction.
+                up_to_base = Signal(bits, name=f"up_to_base_{c}")
+                window = Signal(bits, name=f"window_{c}")
+                m.d.comb += [
+                    base[c].eq(lowest_set_bit(any_term)),
+                    up_to_base.eq(any_term ^ (any_term - 1)),
+                    window.eq((up_to_base << span) | ((1 << span) - 1)),
+                ]
+                at_most_one = []      # per lane: it holds one term or none
+                for l, mask in enumerate(lane_masks):
                     offset = Signal(range(bits), name=f"offset_{c}_{l}")
-                    above = Signal(range(bits), name=f"above_{c}_{l}")
                     lowest = mask & ~(mask - 1)
                     m.d.comb += [
                         offset.eq(lowest_set_bit(mask)),
-                        above.eq(offset - base[c]),
-                        take[c][l].eq(mask.any() & (above <= span)),
-                        negate[c][l].eq((s_neg[c][l] & lowest).any()),
-                        shift[c][l].eq(above),
+                        take[c][l].eq((mask & window).any()),
+                        negate[c][l].eq((negs[c * L + l] & lowest).any()),
+                        shift[c][l].eq(offset - base[c]),
                     ]
                     after = Signal(bits, name=f"left_{c}_{l}")
                     m.d.comb += after.eq(Mux(take[c][l], mask & (mask - 1), mask))
                     left.append((c, l, after))
-            m.d.comb += s_done.eq(~any_set(after for _, _, after in left))
-            with core.If(s_load):
-                for c in range(W):
-                    for l in range(L):
-                        core.d.sync += [s_mask[c][l].eq(e_mask[c][l]),
-                                        s_neg[c][l].eq(e_neg[c][l])]
-            with core.Elif(s_valid):
-                for c, l, after in left:
-                    core.d.sync += s_mask[c][l].eq(after)
+                    at_most_one.append(~(mask & (mask - 1)).any())
+                # The column empties in this step when every lane holds at most one term and
+                # all of them lie in the window. Said so, from the registers, rather than as
+                # "no lane has a term after the step", it skips the take decision and an OR
+                # over every bit of the tile: this is the step decision's critical path.
+                done = Signal(name=f"column_done_{c}")
+                every_lane_single = 1
+                for single in at_most_one:
+                    every_lane_single = every_lane_single & single
+                m.d.comb += done.eq(every_lane_single & ~(any_term & ~window).any())
+                column_done.append(done)
+            every_column_done = 1
+            for done in column_done:
+                every_column_done = every_column_done & done
+            m.d.comb += s_done.eq(every_column_done)
+            # The active bank works through its terms.
+            for k in range(2):
+                with core.If((select == k) & bank_valid[k]):
+                    core.d.sync += [bank[k].state.masks[c * L + l].eq(after)
+                                    for c, l, after in left]
         elif mode == "stripes":
-            s_value = [[Signal(signed(width), name=f"s_value_{c}_{l}") for l in range(L)]
-                       for c in range(W)]
+            values = state.values
             s_bit = Signal(range(width))
             top = s_bit == self.msb
             m.d.comb += s_done.eq(top)
@@ -358,37 +455,12 @@ class DiffyTile(wiring.Component):
                 m.d.comb += base[c].eq(s_bit)
                 for l in range(L):
                     m.d.comb += [
-                        take[c][l].eq(s_value[c][l].as_unsigned().bit_select(s_bit, 1)),
+                        take[c][l].eq(values[c * L + l].as_unsigned().bit_select(s_bit, 1)),
                         negate[c][l].eq(top & self.msb_signed),
                         shift[c][l].eq(0),
                     ]
-            with core.If(s_load):
-                core.d.sync += s_bit.eq(0)
-                for c in range(W):
-                    for l in range(L):
-                        core.d.sync += s_value[c][l].eq(e_value[c][l])
-            with core.Elif(s_valid):
-                core.d.sync += s_bit.eq(s_bit + 1)
-        else:
-            s_value = [[Signal(signed(width), name=f"s_value_{c}_{l}") for l in range(L)]
-                       for c in range(W)]
-            m.d.comb += s_done.eq(1)
-            with core.If(s_load):
-                for c in range(W):
-                    for l in range(L):
-                        core.d.sync += s_value[c][l].eq(e_value[c][l])
-
-        with core.If(s_load):
-            core.d.sync += [
-                s_valid.eq(e_valid),
-                s_started.eq(0),
-                s_first.eq(e_first),
-                s_last.eq(e_last),
-                s_raw.eq(e_raw),
-                s_weights.eq(e_weights),
-            ]
-        with core.Elif(s_valid):
-            core.d.sync += s_started.eq(1)
+            with core.If(s_valid):
+                core.d.sync += s_bit.eq(Mux(top, 0, s_bit + 1))
         m.d.comb += self.step.eq(s_valid & enable)
 
         # --- P: the step, registered ---------------------------------------------------------
@@ -396,14 +468,14 @@ class DiffyTile(wiring.Component):
         p_restart = Signal()        # the group's first step: accumulators start over
         p_final = Signal()          # the group's last step: the sums are complete
         p_raw = Signal(W)
-        p_weights = Signal.like(e_weights)
+        p_weights = Signal(data.ArrayLayout(signed(width), F * L))
         p_base = [Signal.like(base[c], name=f"p_base_{c}") for c in range(W)]
         core.d.sync += [
             p_valid.eq(s_valid),
-            p_restart.eq(s_first & ~s_started),
-            p_final.eq(s_last & s_done),
-            p_raw.eq(s_raw),
-            p_weights.eq(s_weights),
+            p_restart.eq(s_pallet.first & ~s_started),
+            p_final.eq(s_pallet.last & s_done),
+            p_raw.eq(s_pallet.raw),
+            p_weights.eq(s_pallet.weights),
         ]
         core.d.sync += [p_base[c].eq(base[c]) for c in range(W)]
         if mode == "bitparallel":
@@ -411,7 +483,7 @@ class DiffyTile(wiring.Component):
                        for c in range(W)]
             for c in range(W):
                 for l in range(L):
-                    core.d.sync += p_value[c][l].eq(s_value[c][l])
+                    core.d.sync += p_value[c][l].eq(state.values[c * L + l])
         else:
             p_take = [[Signal(name=f"p_take_{c}_{l}") for l in range(L)] for c in range(W)]
             p_negate = [[Signal(name=f"p_negate_{c}_{l}") for l in range(L)] for c in range(W)]

@@ -20,7 +20,6 @@ tile (:mod:`dnnhw.rtl.diffy_tile`) retires them a step at a time.
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from dnnhw.spec.diffy_tile import ENCODINGS
 
@@ -28,7 +27,7 @@ from ._checks import check_int
 from .prefix_sum import popcount_tree
 
 
-__all__ = ["ENCODINGS", "term_bits", "term_masks", "lowest_set_bit", "any_set", "TermEncoder"]
+__all__ = ["ENCODINGS", "term_bits", "term_masks", "sign_magnitude", "magnitude_terms", "lowest_set_bit", "any_set", "TermEncoder"]
 
 
 def check_encoding(encoding):
@@ -46,14 +45,30 @@ def term_bits(width, delta=False):
 def term_masks(m, value, *, bits, encoding, name="terms"):
     """``(mask, negative)``: ``bits``-bit signals with the terms of the signed ``value``.
 
-    Combinational logic added to ``m.d.comb``. The magnitude of ``value`` must fit in
-    ``bits`` bits and its NAF too (true for a ``bits``-bit raw value and for a delta of
-    two ``bits - 1``-bit values).
+    Combinational logic added to ``m.d.comb``: :func:`sign_magnitude`, then
+    :func:`magnitude_terms`. The magnitude of ``value`` must fit in ``bits`` bits and its NAF
+    too (true for a ``bits``-bit raw value and for a delta of two ``bits - 1``-bit values).
     """
     check_encoding(encoding)
-    negative_value = value < 0
+    sign, magnitude = sign_magnitude(m, value, bits=bits, name=name)
+    return magnitude_terms(m, sign, magnitude, encoding=encoding, name=name)
+
+
+def sign_magnitude(m, value, *, bits, name="terms"):
+    """``(sign, magnitude)`` of the signed ``value``: its sign bit and a ``bits``-bit
+    ``|value|``, in combinational logic added to ``m.d.comb``. The first half of
+    :func:`term_masks`; a pipeline may register between the halves."""
+    sign = Signal(name=f"{name}_sign")
     magnitude = Signal(bits, name=f"{name}_mag")
-    m.d.comb += magnitude.eq(Mux(negative_value, -value, value))
+    m.d.comb += [sign.eq(value < 0), magnitude.eq(Mux(value < 0, -value, value))]
+    return sign, magnitude
+
+
+def magnitude_terms(m, sign, magnitude, *, encoding, name="terms"):
+    """``(mask, negative)`` of the value with ``sign`` and ``magnitude`` (see
+    :func:`sign_magnitude`): the second half of :func:`term_masks`."""
+    check_encoding(encoding)
+    bits = len(magnitude)
     # Non-adjacent form: with h = x >> 1 and t = x + h, the digits where h and t differ
     # are the non-zero ones; t says +1 and h says -1 there.
     half = magnitude >> 1
@@ -77,7 +92,7 @@ def term_masks(m, value, *, bits, encoding, name="terms"):
             neg.eq(Mux(use_csd, naf_neg, 0)),
         ]
     negative = Signal(bits, name=f"{name}_negative")
-    m.d.comb += negative.eq(Mux(negative_value, mask & ~neg, neg))
+    m.d.comb += negative.eq(Mux(sign, mask & ~neg, neg))
     return mask, negative
 
 
