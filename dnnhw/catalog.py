@@ -289,18 +289,19 @@ _DIFFY_PARAMS = (
 def _diffy_flow():
     """Every mode on the UP5K (a small tile: 8-bit, 4 lanes, 2 filters x 2 windows; the
     bit-parallel baseline with 1 window, DaDianNao's shape, so its 8 multipliers fit the
-    8 DSPs) and on the ECP5-85F (16-bit, the paper's 16 lanes, 2 filters x 4 windows;
-    bit-parallel 2 x 2, 64 multipliers, built twice: with the multipliers in DSP blocks and
+    8 DSPs) and on the ECP5-85F (16-bit, the paper's 16 lanes, 2 filters x 2 windows; the
+    bit-parallel tile, 64 multipliers, built twice: with the multipliers in DSP blocks and
     in LUTs, the two baselines of the area table), routed with router2 (router1 stalls on
-    them).
-    16 x 4 x 4 packs into the ECP5-85F (Diffy: 57 k of its 84 k LUTs) but does not route in
-    an hour (router2's overuse stalls near 700 wires), so the flow builds the largest tile
-    that completes: half of it. The term-serial UP5K tiles fill 82 % of its logic cells
-    with the harness, where the simulated-annealing placer failed to legalize an adder's
-    carry chain (seed 1); they place with HeAP. The UP5K builds take three placer seeds;
-    the ECP5 ones one
-    until they near their goal: each seed is a 13-15 minute router2 build, 100 minutes of
-    the full tier for a figure 35-70 % short of its goal."""
+    them). The term-serial ECP5 tiles were 16 x 2 x 4 until their step stage got two
+    pallet banks: with them router2's overuse on the Diffy tile fell to 273 wires and then
+    climbed to 1,379 over 70 iterations (seed 1, 50 % of the logic), so the flow builds
+    the largest that routes, the baseline's 16 x 2 x 2. 16 x 4 x 4 packed before the banks
+    (57 k of 84 k LUTs) but did not route in an hour either. The term-serial UP5K tiles
+    fill 82 % of its logic cells with the harness, where the simulated-annealing placer
+    failed to legalize an adder's carry chain (seed 1); they place with HeAP. The UP5K
+    builds take three placer seeds; the ECP5 ones one until they near their goal: each
+    seed is a 13-15 minute router2 build, 100 minutes of the full tier for a figure 35-70 %
+    short of its goal."""
     small = {"lanes": 4, "filters": 2, "width": 8, "max_products": 576}
     configs = []
     for mode in _DIFFY_MODES:
@@ -312,8 +313,7 @@ def _diffy_flow():
                                   else None))
     for mode in _DIFFY_MODES:
         bitparallel = mode == "bitparallel"
-        configs.append(FlowConfig({"lanes": 16, "filters": 2,
-                                   "windows": 2 if bitparallel else 4, "mode": mode},
+        configs.append(FlowConfig({"lanes": 16, "filters": 2, "windows": 2, "mode": mode},
                                   ("ecp5-85f", "ecp5-85f-nodsp") if bitparallel
                                   else ("ecp5-85f",), sim=False, router="router2"))
     return tuple(configs)

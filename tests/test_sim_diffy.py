@@ -27,8 +27,8 @@ POINTS = [{"mode": mode} for mode in MODES] + [
     {"mode": "bitparallel", "lanes": 6, "filters": 2, "windows": 1, "width": 9},
 ]
 
-# The geometries the flow builds for the ECP5 (16 lanes x 2 filters x 4 windows), and a
-# wide row of windows, on the larger layers. Tiles of 16 x 4 x 8 on every layer took 13 to
+# The paper's 16 lanes with 2 filters x 4 windows, and a wide row of windows, on the
+# larger layers. Tiles of 16 x 4 x 8 on every layer took 13 to
 # 18 minutes each, most of the slow tier's time, without reaching logic these do not.
 SLOW_POINTS = [{"mode": mode, "lanes": 16, "filters": 2, "windows": 4} for mode in MODES] + [
     {"mode": "diffy", "lanes": 4, "filters": 2, "windows": 16, "shifter_bits": 1},
