@@ -362,14 +362,14 @@ class DiffyTile(wiring.Component):
             with core.If(s_load):
                 core.d.sync += [s_valid.eq(feed_valid), s_pallet.eq(feed_pallet)]
         else:
-            # Two banks with a registered select: the stage before S (T, or E for stripes)
-            # loads the idle bank while the active
-            # one steps, and the step decision (the deepest logic of the tile) only flips the
-            # select and clears the active bank's valid. With one bank it would be the load
-            # enable of every S flip-flop (about 3,000 of them on the ECP5 tile). The select
-            # moves to the other bank when the active one empties; the feed loads the selected bank
-            # when it is empty (then both are) and the other bank otherwise, so pallets step
-            # in arrival order and back to back, as with a single S register.
+            # Two banks with a registered select: the stage before S (T, or E in stripes)
+            # loads the idle bank while the active one steps, and the step decision (the
+            # deepest logic of the tile) only flips the select and clears the active bank's
+            # valid. With one bank it would be the load enable of every S flip-flop (about
+            # 3,000 of them on a 16 x 2 x 4 tile). The select moves to the other bank when
+            # the active one empties; the feed loads the selected bank when it is empty
+            # (then both are) and the other bank otherwise, so pallets step in arrival
+            # order and back to back, as with a single S register.
             bank = [Signal(pallet_layout, name=f"s_bank_{k}") for k in range(2)]
             bank_valid = [Signal(name=f"s_bank_valid_{k}") for k in range(2)]
             bank_load = [Signal(name=f"s_bank_load_{k}") for k in range(2)]
