@@ -145,22 +145,24 @@ def _area_rows(results):
     workload = results.analysis("area_workload_cycles")
     if not workload:
         return [], None
-    cycles = {tuple(sorted(r["params"].items())): r["cycles"] for r in workload["rows"]}
-    builds = [s for s in results.synths() if tuple(sorted(s["params"].items())) in cycles]
+    def key(params):
+        return tuple(sorted(params.items()))
+    cycles = {key(r["params"]): r["cycles"] for r in workload["rows"]}
+    builds = [s for s in results.synths() if key(s["params"]) in cycles]
     baselines = [b for b in builds if b["params"]["mode"] == "bitparallel"]
     rows = []
     for s in builds:
         if s["params"]["mode"] == "bitparallel":
             continue
         q = s["qor"]
-        mine = cycles[tuple(sorted(s["params"].items()))]
+        mine = cycles[key(s["params"])]
         for base in baselines:
             b = base["qor"]
             in_dsp = b["target"] == q["target"] and b["dsp"] > 0
             in_luts = _device(b) == _device(q) and b["dsp"] == 0
             if not (in_dsp or in_luts):
                 continue
-            speedup = cycles[tuple(sorted(base["params"].items()))] / mine
+            speedup = cycles[key(base["params"])] / mine
             lut_ratio = q["lut"] / b["lut"]
             rows.append([q["target"], s["params"]["mode"], _geometry(s["params"]), q["lut"],
                          q["dsp"], mine,

@@ -334,7 +334,6 @@ class DiffyTile(wiring.Component):
                                                 encoding=self._encoding, name=f"terms_{k}")
                     core.d.sync += [t_pallet.state.masks[k].eq(mask),
                                     t_pallet.state.negs[k].eq(neg)]
-            with core.If(e_release):
                 core.d.sync += t_valid.eq(1)
             with core.Elif(s_load):
                 core.d.sync += t_valid.eq(0)
@@ -423,24 +422,19 @@ class DiffyTile(wiring.Component):
                         negate[c][l].eq((negs[c * L + l] & lowest).any()),
                         shift[c][l].eq(offset - base[c]),
                     ]
+                    rest = mask & (mask - 1)      # the mask without its lowest term
                     after = Signal(bits, name=f"left_{c}_{l}")
-                    m.d.comb += after.eq(Mux(take[c][l], mask & (mask - 1), mask))
+                    m.d.comb += after.eq(Mux(take[c][l], rest, mask))
                     left.append((c, l, after))
-                    at_most_one.append(~(mask & (mask - 1)).any())
+                    at_most_one.append(~rest.any())
                 # The column empties in this step when every lane holds at most one term and
                 # all of them lie in the window. Said so, from the registers, rather than as
                 # "no lane has a term after the step", it skips the take decision and an OR
                 # over every bit of the tile: this is the step decision's critical path.
                 done = Signal(name=f"column_done_{c}")
-                every_lane_single = 1
-                for single in at_most_one:
-                    every_lane_single = every_lane_single & single
-                m.d.comb += done.eq(every_lane_single & ~(any_term & ~window).any())
+                m.d.comb += done.eq(Cat(at_most_one).all() & ~(any_term & ~window).any())
                 column_done.append(done)
-            every_column_done = 1
-            for done in column_done:
-                every_column_done = every_column_done & done
-            m.d.comb += s_done.eq(every_column_done)
+            m.d.comb += s_done.eq(Cat(column_done).all())
             # The active bank works through its terms.
             for k in range(2):
                 with core.If((select == k) & bank_valid[k]):
@@ -468,7 +462,7 @@ class DiffyTile(wiring.Component):
         p_restart = Signal()        # the group's first step: accumulators start over
         p_final = Signal()          # the group's last step: the sums are complete
         p_raw = Signal(W)
-        p_weights = Signal(data.ArrayLayout(signed(width), F * L))
+        p_weights = Signal.like(s_pallet.weights)
         p_base = [Signal.like(base[c], name=f"p_base_{c}") for c in range(W)]
         core.d.sync += [
             p_valid.eq(s_valid),
