@@ -181,6 +181,13 @@ class Core:
         ``module:function`` that lays a user's tensors out as the core's beats, with the
         golden model's answer, for ``dnnhw board run`` (see :mod:`dnnhw.host.job`); None
         when the core cannot run over the board link yet.
+    proofs : str
+        ``module:function`` giving the core's formal properties, ``f(component) -> tuple
+        of Property`` (see :mod:`dnnhw.formal`); the default is the stream rule on every
+        output stream, by k-induction.
+    proof_configs : tuple of dict
+        The parameter sets the tests prove (small ones: a BMC's cost grows fast with the
+        datapath); ``dnnhw prove`` takes any.
     """
     name: str
     component: str
@@ -196,6 +203,8 @@ class Core:
     peak_rate: object = None
     fmax_goals: object = field(default_factory=dict)
     board_job: str = None
+    proofs: str = "dnnhw.formal.properties:stream_properties"
+    proof_configs: tuple = ({},)
 
     def resolve(self, overrides=None):
         """Defaults updated with ``overrides`` (strings or values), validated."""
@@ -222,6 +231,11 @@ class Core:
                                  f"run` takes {runnable}")
         module, _, function = self.board_job.partition(":")
         return getattr(importlib.import_module(module), function)
+
+    def properties(self, params=None):
+        """The core's formal properties at ``params`` (see :attr:`proofs`)."""
+        module, _, function = self.proofs.partition(":")
+        return getattr(importlib.import_module(module), function)(self.build(params))
 
     def build(self, params=None):
         """An instance of the component at ``params`` (validated against the catalog)."""
@@ -330,6 +344,11 @@ def _diffy_fmax_goal(params, target):
     bitparallel = params.get("mode") == "bitparallel"
     return {"ice40-up5k": 60 if bitparallel else 40,
             "ecp5-85f": 100 if bitparallel else 75}.get(target)
+
+
+# The proofs take one small tile per mode (a BMC's cost grows fast with the datapath).
+_DIFFY_PROOF_CONFIGS = tuple({"lanes": 2, "filters": 1, "windows": 2, "width": 8,
+                              "max_products": 64, "mode": mode} for mode in _DIFFY_MODES)
 
 
 # Morph array: the defaults are a small build that simulates quickly (2 x 2 x 2 PEs, 8-bit
@@ -494,6 +513,8 @@ CORES = (
         peak_rate=_zvc_peak_rate,
         fmax_goals={"ice40-up5k": 75, "ecp5-85f": 150},
         board_job="dnnhw.sim.zvc_data:compress_job",
+        proofs="dnnhw.formal.zvc:compressor_properties",
+        proof_configs=({"lanes": 4, "width": 8},),
     ),
     Core(
         name="zvc-decompress",
@@ -509,6 +530,8 @@ CORES = (
         peak_rate=_zvc_peak_rate,
         fmax_goals={"ice40-up5k": 60, "ecp5-85f": 120},
         board_job="dnnhw.sim.zvc_data:decompress_job",
+        proofs="dnnhw.formal.zvc:decompressor_properties",
+        proof_configs=({"lanes": 4, "width": 8},),
     ),
     Core(
         name="zvc-loopback",
@@ -522,6 +545,8 @@ CORES = (
               FlowConfig({"lanes": 32, "width": 32})),
         docs="README.md#the-zv-format",
         board_job="dnnhw.sim.zvc_data:loopback_job",
+        proofs="dnnhw.formal.zvc:loopback_properties",
+        proof_configs=({"lanes": 4, "width": 8},),
     ),
     Core(
         name="diffy-tile",
@@ -538,6 +563,8 @@ CORES = (
         docs="docs/diffy-tile.md",
         fmax_goals=_diffy_fmax_goal,
         board_job="dnnhw.sim.diffy_data:board_job",
+        proofs="dnnhw.formal.diffy_tile:tile_properties",
+        proof_configs=_DIFFY_PROOF_CONFIGS,
     ),
     Core(
         name="morph-array",
@@ -552,6 +579,8 @@ CORES = (
         benchmark="morph",
         docs="docs/morph-array.md",
         fmax_goals={"ice40-up5k": 30, "ecp5-85f": 75},
+        # Its stream rules need an invariant of the sequencer that k-induction does not find.
+        proofs="dnnhw.formal.properties:bounded_stream_properties",
     ),
     Core(
         name="dgc-sparsify",
@@ -622,6 +651,8 @@ CORES = (
         benchmark="bandlimit-conv",
         docs="docs/bandlimit-conv.md",
         peak_rate=_bandlimit_peak_rate,
+        # Its output rule needs an invariant k-induction does not find (not at depth 16).
+        proofs="dnnhw.formal.properties:bounded_stream_properties",
     ),
 )
 

@@ -1,5 +1,5 @@
-"""The ``dnnhw`` command: list, generate, sim, synth, flow, report, sweep, board, bench, and
-the commands that benchmarks bring (``dnnhw --help`` lists them).
+"""The ``dnnhw`` command: list, generate, sim, synth, prove, flow, report, sweep, board,
+bench, and the commands that benchmarks bring (``dnnhw --help`` lists them).
 
 Every subcommand is generic over the catalog (:mod:`dnnhw.catalog`, or another one given
 with ``--catalog module:attribute``) and the benchmark registry (:mod:`dnnhw.bench`).
@@ -69,6 +69,7 @@ def cmd_list(args):
                           f"({get_benchmark(core.benchmark).summary})")
         if core.docs:
             extras.append(f"docs {core.docs}")
+        extras.append(f"proofs {core.proofs} (`dnnhw prove {core.name}`)")
         print(f"    {'; '.join(extras)}")
     return 0
 
@@ -128,6 +129,43 @@ def _jobs_options(args):
     return {"build_root": Path(args.build_dir), "workers": args.jobs,
             "scheduler": args.scheduler, "force": args.force, "timeout": args.timeout,
             "quiet": args.quiet, "catalog": args.catalog}
+
+
+def cmd_prove(args):
+    from .formal.run import SOLVERS, format_verdicts, prove
+    core, params = _resolve(args)
+    if args.solver not in SOLVERS:
+        raise ParameterError(f"--solver must be one of {', '.join(SOLVERS)}, "
+                             f"got {args.solver!r}")
+    properties = core.properties(params)
+    names = [p.name for p in properties]
+    unknown = sorted(set(args.only or ()) - set(names))
+    if unknown:
+        raise ParameterError(f"core '{core.name}' has no property {', '.join(unknown)}; "
+                             f"its properties are: {', '.join(names)}")
+    if args.only:
+        chosen = [p for p in properties if p.name in args.only]
+    else:
+        chosen = [p for p in properties if args.deep or not p.deep]
+    if args.jobs is not None and args.jobs < 1:
+        raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
+    build_dir = Path(args.build_dir) / "prove" / core.module_name(params)
+    verdicts = prove(lambda: core.build(params), chosen, build_dir, jobs=args.jobs,
+                     solver=args.solver,
+                     progress=lambda v: print(f"{v.name}: {v.status} ({v.seconds:.1f} s)",
+                                              file=sys.stderr, flush=True))
+    print(format_verdicts(verdicts))
+    failed = [v for v in verdicts if not v.passed]
+    for v in failed:
+        print(f"{v.name}: {v.status}; log {v.log}" + (f", trace {v.trace}" if v.trace
+                                                      else ""), file=sys.stderr)
+    skipped = len(properties) - len(chosen)
+    print(f"{len(verdicts) - len(failed)} of {len(verdicts)} properties passed"
+          + (f" ({skipped} deep ones not run: --deep)" if skipped and not args.only else ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps([v.to_dict() for v in verdicts], indent=2)
+                                   + "\n")
+    return 1 if failed else 0
 
 
 def cmd_flow(args):
@@ -238,6 +276,19 @@ def build_parser():
                    "target's; heap legalizes carry chains in a nearly full UP5K)")
     p.add_argument("--json", help="write the QoR record to this file")
 
+    p = sub.add_parser("prove", help="check a core's formal properties (stream rules, "
+                       "counting, liveness, covers) with SymbiYosys")
+    core_args(p)
+    p.add_argument("--deep", action="store_true",
+                   help="also the slow properties (deep BMCs of the counting arguments)")
+    p.add_argument("--only", action="append", metavar="PROPERTY",
+                   help="only this property (repeatable)")
+    p.add_argument("--solver", default="boolector", help="boolector (default) or z3")
+    p.add_argument("-j", "--jobs", type=int, help="solver runs at once (default: "
+                   "the CPU count)")
+    p.add_argument("--build-dir", default="dnnhw-build")
+    p.add_argument("--json", help="write the verdicts to this file")
+
     p = sub.add_parser("flow", help="the main job: generate, verify and synthesize every "
                        "core, write the report")
     p.add_argument("--full", action="store_true",
@@ -326,6 +377,7 @@ def _main(argv):
                                  f"{', '.join(benchmarks())} (`dnnhw bench NAME --help`)")
         return {
             "list": cmd_list, "generate": cmd_generate, "sim": cmd_sim, "synth": cmd_synth,
+            "prove": cmd_prove,
             "flow": cmd_flow, "sweep": cmd_sweep, "report": cmd_report,
             "board": cmd_board,
         }[args.command](args)

@@ -40,6 +40,8 @@ FORBIDDEN = {
     "synth": ("dnnhw.flow", "dnnhw.report", "dnnhw.cli", "dnnhw.catalog", "dnnhw.bench",
               "dnnhw.sim"),
     "report": ("dnnhw.flow", "dnnhw.cli", "dnnhw.sim", "dnnhw.synth", "dnnhw.rtl"),
+    "formal": ("dnnhw.flow", "dnnhw.report", "dnnhw.cli", "dnnhw.catalog", "dnnhw.bench",
+               "dnnhw.sim"),
 }
 
 
@@ -69,6 +71,7 @@ def test_the_rule_sees_function_level_and_relative_imports(tmp_path):
 
 GENERIC = ["cli.py", "generate.py", "text.py", "flow/*.py", "report/__init__.py",
            "report/plots.py", "sim/runner.py", "sim/tb.py", "sim/streams.py", "synth/*.py",
+           "formal/__init__.py", "formal/harness.py", "formal/properties.py", "formal/run.py",
            "bench/__init__.py"]
 
 
