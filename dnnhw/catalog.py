@@ -17,8 +17,8 @@ from dnnhw.spec import bandlimit as _bandlimit_spec
 from dnnhw.spec import fft as _fft_spec
 
 
-__all__ = ["Param", "FlowConfig", "Analysis", "Core", "CORES", "TIERS", "get_core",
-           "ParameterError"]
+__all__ = ["Param", "FlowConfig", "Analysis", "NetlistCheck", "Core", "CORES", "TIERS",
+           "get_core", "ParameterError"]
 
 #: The main job's tiers: ``quick`` (the default run: one small configuration per core)
 #: and ``full`` (the paper-scale matrix, ``dnnhw flow --full``), which includes ``quick``.
@@ -143,6 +143,27 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class NetlistCheck:
+    """A gate-level run the tests make: the core's testbench on what Yosys synthesized.
+
+    Members
+    -------
+    params : dict
+    netlists : tuple of str
+        Names of :data:`dnnhw.synth.netlist.NETLISTS`: ``generic`` (Yosys ``synth``) and
+        the targets (mapped to their cells, simulated with Yosys's cell models).
+    testcase : str, tuple of str or None
+        The cocotb tests to run (``None``: all); gate-level simulation is slower.
+    slow : bool
+        Only in the slow test tier.
+    """
+    params: dict
+    netlists: tuple = ("generic", "ice40-up5k", "ecp5-85f")
+    testcase: object = None
+    slow: bool = False
+
+
+@dataclass(frozen=True)
 class Core:
     """One row of the catalog.
 
@@ -188,6 +209,8 @@ class Core:
     proof_configs : tuple of dict
         The parameter sets the tests prove (small ones: a BMC's cost grows fast with the
         datapath); ``dnnhw prove`` takes any.
+    netlist_checks : tuple of NetlistCheck
+        The gate-level runs the tests make (``dnnhw sim --netlist`` takes any).
     """
     name: str
     component: str
@@ -205,6 +228,7 @@ class Core:
     board_job: str = None
     proofs: str = "dnnhw.formal.properties:stream_properties"
     proof_configs: tuple = ({},)
+    netlist_checks: tuple = ()
 
     def resolve(self, overrides=None):
         """Defaults updated with ``overrides`` (strings or values), validated."""
@@ -235,7 +259,11 @@ class Core:
     def properties(self, params=None):
         """The core's formal properties at ``params`` (see :attr:`proofs`)."""
         module, _, function = self.proofs.partition(":")
-        return getattr(importlib.import_module(module), function)(self.build(params))
+        component = self.build(params)
+        properties = getattr(importlib.import_module(module), function)(component)
+        # Built only to read its sizes; each check elaborates a fresh one.
+        component._MustUse__silence = True
+        return properties
 
     def build(self, params=None):
         """An instance of the component at ``params`` (validated against the catalog)."""
@@ -282,6 +310,15 @@ _ZVC_FLOW = (
     FlowConfig({"lanes": 32, "width": 32}, ("ecp5-85f",), seeds=_GOAL_SEEDS),
     FlowConfig({"lanes": 8, "width": 8}, ()),
 )
+
+
+
+def _zvc_netlist_checks(testcase):
+    """The generic netlist in every test run, the mapped ones in the slow tier."""
+    small = {"lanes": 4, "width": 8}
+    return (NetlistCheck(small, ("generic",), testcase),
+            NetlistCheck(small, ("ice40-up5k", "ecp5-85f"), testcase, slow=True))
+
 
 # Diffy tile: the defaults are a small tile that simulates quickly; the flow builds a
 # small tile for the iCE40 and the largest one that fits the ECP5-85F, in every mode.
@@ -346,9 +383,17 @@ def _diffy_fmax_goal(params, target):
             "ecp5-85f": 100 if bitparallel else 75}.get(target)
 
 
-# The proofs take one small tile per mode (a BMC's cost grows fast with the datapath).
-_DIFFY_PROOF_CONFIGS = tuple({"lanes": 2, "filters": 1, "windows": 2, "width": 8,
-                              "max_products": 64, "mode": mode} for mode in _DIFFY_MODES)
+# The proofs take a one-PE tile per mode and a two-column Diffy tile (the column deltas
+# and the step decision's AND over columns): a BMC's cost grows fast with the datapath
+# (the deep `groups` check: 73 s at 1 x 1 x 1, 132 s at 2 x 1 x 2).
+_DIFFY_PROOF_CONFIGS = tuple({"lanes": 1, "filters": 1, "windows": 1, "width": 8,
+                              "max_products": 64, "mode": mode} for mode in _DIFFY_MODES) \
+    + ({"lanes": 2, "filters": 1, "windows": 2, "width": 8, "max_products": 64,
+        "mode": "diffy"},)
+# The gate-level runs take the flow's small UP5K tile, generic and UP5K-mapped (its ECP5
+# netlist would add 90 s to the slow tier; the ZVC cores' ECP5 netlists are checked).
+_DIFFY_NETLIST_PARAMS = {"lanes": 4, "filters": 2, "windows": 2, "width": 8,
+                         "max_products": 576}
 
 
 # Morph array: the defaults are a small build that simulates quickly (2 x 2 x 2 PEs, 8-bit
@@ -515,6 +560,7 @@ CORES = (
         board_job="dnnhw.sim.zvc_data:compress_job",
         proofs="dnnhw.formal.zvc:compressor_properties",
         proof_configs=({"lanes": 4, "width": 8},),
+        netlist_checks=_zvc_netlist_checks("random_stalls"),
     ),
     Core(
         name="zvc-decompress",
@@ -532,6 +578,7 @@ CORES = (
         board_job="dnnhw.sim.zvc_data:decompress_job",
         proofs="dnnhw.formal.zvc:decompressor_properties",
         proof_configs=({"lanes": 4, "width": 8},),
+        netlist_checks=_zvc_netlist_checks(("random_stalls", "malformed")),
     ),
     Core(
         name="zvc-loopback",
@@ -547,6 +594,9 @@ CORES = (
         board_job="dnnhw.sim.zvc_data:loopback_job",
         proofs="dnnhw.formal.zvc:loopback_properties",
         proof_configs=({"lanes": 4, "width": 8},),
+        # The compressor's and decompressor's mapped netlists are checked on their own.
+        netlist_checks=(NetlistCheck({"lanes": 4, "width": 8}, ("generic",),
+                                     testcase="round_trip", slow=True),),
     ),
     Core(
         name="diffy-tile",
@@ -565,6 +615,8 @@ CORES = (
         board_job="dnnhw.sim.diffy_data:board_job",
         proofs="dnnhw.formal.diffy_tile:tile_properties",
         proof_configs=_DIFFY_PROOF_CONFIGS,
+        netlist_checks=(NetlistCheck(_DIFFY_NETLIST_PARAMS, ("generic", "ice40-up5k"),
+                                     slow=True),),
     ),
     Core(
         name="morph-array",
@@ -634,6 +686,10 @@ CORES = (
         docs="docs/fft.md",
         peak_rate=_fft_peak_rate,
         board_job="dnnhw.sim.fft_data:board_job",
+        # Yosys has no simulation model of the ECP5's MULT18X18D (only a blackbox), so
+        # the FFT's mapped netlist is the iCE40's (SB_MAC16 has one).
+        netlist_checks=(NetlistCheck({"n": 16}, ("generic", "ice40-up5k"),
+                                     testcase="random_stalls", slow=True),),
     ),
     Core(
         name="bandlimit-conv",

@@ -87,14 +87,19 @@ def cmd_sim(args):
     from .flow.tasks import run_testbench
     from .report import summarize_sim
     from .sim.runner import TestbenchFailure
+    from .synth.netlist import NETLISTS
     core, params = _resolve(args)
+    if args.netlist is not None and args.netlist not in NETLISTS:
+        raise ParameterError(f"--netlist must be one of {', '.join(NETLISTS)}, "
+                             f"got {args.netlist!r}")
     try:
         config = json.loads(args.config) if args.config else None
     except ValueError as error:
         raise ParameterError(f"--config must be a JSON object: {error}") from None
     try:
         results = run_testbench(core, params, sim=args.sim, waves=args.waves,
-                                build_root=args.build_dir, config=config, seed=args.seed)
+                                build_root=args.build_dir, config=config, seed=args.seed,
+                                netlist=args.netlist)
     except TestbenchFailure as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
@@ -264,6 +269,9 @@ def build_parser():
     p.add_argument("--config", help="testbench knobs as JSON, e.g. '{\"densities\": [0.5]}'")
     p.add_argument("--seed", type=int)
     p.add_argument("--json", help="write the measurements to this file")
+    p.add_argument("--netlist", metavar="NETLIST", help="simulate what Yosys synthesized: "
+                   "generic (Yosys synth) or a target's mapped netlist with Yosys's cell "
+                   "models, e.g. ice40-up5k")
 
     p = sub.add_parser("synth", help="out-of-context synthesis, place and route: a QoR record")
     core_args(p)

@@ -77,24 +77,33 @@ def _generate_once(core, params, out_dir):
 
 def run_testbench(core, params=None, *, sim="verilator", waves=False,
                   build_root="dnnhw-build", config=None, seed=None, testcase=None,
-                  check=True, public_internals=False):
+                  check=True, public_internals=False, netlist=None):
     """Generate catalog ``core`` (a row or a name) at ``params`` and run its testbench.
 
     The build directory is ``<build_root>/sim/<module>-<sim>/`` (the module name carries
-    the resolved parameters). See :func:`dnnhw.sim.runner.run_verilog` for the other
-    arguments and the returned dict; it also carries ``core`` and ``params``.
+    the resolved parameters). ``netlist`` (one of :data:`dnnhw.synth.netlist.NETLISTS`)
+    runs the testbench on what Yosys synthesized instead of the generated Verilog, in
+    ``<build_root>/sim/<module>-<netlist>-<sim>/``. See
+    :func:`dnnhw.sim.runner.run_verilog` for the other arguments and the returned dict;
+    it also carries ``core``, ``params`` and ``netlist``.
     """
     from ..sim.runner import build_dir_for, run_verilog
     core = _as_core(core)
     params = core.resolve(params)
-    build_dir = build_dir_for(core.module_name(params), sim, build_root)
+    module = core.module_name(params)
+    build_dir = build_dir_for(module if netlist is None else f"{module}-{netlist}", sim,
+                              build_root)
     build_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(build_dir / ".generate.lock")):
         v_path, j_path = _generate_once(core, params, build_dir)
+        if netlist is not None:
+            from ..synth.netlist import write_netlist
+            v_path = write_netlist(core.build(params), name=module, netlist=netlist,
+                                   build_dir=build_dir / "netlist")
     results = run_verilog(v_path, j_path, core.testbench, sim=sim, waves=waves,
                           build_dir=build_dir, config=config, seed=seed, testcase=testcase,
                           check=check, public_internals=public_internals)
-    results.update(core=core.name, params=params)
+    results.update(core=core.name, params=params, netlist=netlist)
     return results
 
 

@@ -32,13 +32,17 @@ def tile_properties(tile):
     latency = tile.latency_of(tile.mode)
     configuration = ("msb", "msb_signed") if tile.mode == "stripes" else ()
     longest = longest_pallet_steps(tile)
+    depth = max(20, longest + latency + 4)
 
     def counts(harness):
         a, o = harness.inputs["a"], harness.outputs["o"]
-        groups_in = harness.counter("groups_in", harness.transfer(a) & a.payload.last)
-        groups_out = harness.counter("groups_out", harness.transfer(o))
-        pallets_in = harness.counter("pallets_in", harness.transfer(a))
-        steps = harness.counter("steps", harness.dut.step)
+        # One transfer or step a cycle at most: counters as wide as the depths need.
+        bits = (depth + 1).bit_length()
+        groups_in = harness.counter("groups_in", harness.transfer(a) & a.payload.last,
+                                    width=bits)
+        groups_out = harness.counter("groups_out", harness.transfer(o), width=bits)
+        pallets_in = harness.counter("pallets_in", harness.transfer(a), width=bits)
+        steps = harness.counter("steps", harness.dut.step, width=bits)
         return groups_in, groups_out, pallets_in, steps
 
     def one_beat_per_group(harness):
@@ -60,7 +64,6 @@ def tile_properties(tile):
               f"a one-pallet group of {longest} steps out")
         cover(harness, harness.transfer(o) & (groups_out == 1), "two groups out")
 
-    depth = 20
     return (
         Property("o-holds", "o: once valid rises, it and the payload hold until the "
                  "transfer", "prove", 4, lambda h: output_holds(h, "o"),
@@ -72,6 +75,6 @@ def tile_properties(tile):
                  f"{latency + 1} cycles of any cycle that owes it", "bmc", depth,
                  groups_leave, constant_inputs=configuration),
         Property("covers", f"a pallet with the longest term ({longest} steps) out, two "
-                 f"groups out", "cover", max(depth, longest + latency + 4), covers,
+                 f"groups out", "cover", depth, covers,
                  constant_inputs=configuration),
     )
