@@ -162,10 +162,12 @@ def test_property_checks_its_fields(kwargs, message):
         Property(**fields)
 
 
-def test_constant_inputs_must_be_plain_input_ports():
-    with pytest.raises(ValueError, match="constant_inputs names 'i', which is not a plain "
-                                         "input port of RegisterSlice"):
-        FormalHarness(RegisterSlice(width=8), constant_inputs=("i",))
+@pytest.mark.parametrize("name", ["i", "nope"])
+def test_constant_inputs_must_be_plain_input_ports(name):
+    with pytest.raises(ValueError, match=f"constant_inputs names '{name}', which is not a "
+                                         f"plain input port of RegisterSlice \\(those are: "
+                                         f"none\\)"):
+        FormalHarness(RegisterSlice(width=8), constant_inputs=(name,))
 
 
 class Configured(wiring.Component):

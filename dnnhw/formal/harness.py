@@ -84,14 +84,16 @@ class FormalHarness:
                 self.outputs[name] = port
                 if not port.signature.always_ready:
                     m.d.comb += port.ready.eq(AnySeq(1))
-        for name, member in component.signature.members.items():
-            if member.is_port and member.flow == Flow.In:
-                port = getattr(component, name)
-                free = AnyConst if name in constant_inputs else AnySeq
-                m.d.comb += port.eq(free(port.shape()))
-            elif name in constant_inputs:
-                raise ValueError(f"constant_inputs names '{name}', which is not a plain "
-                                 f"input port of {type(component).__name__}")
+        plain_inputs = [name for name, member in component.signature.members.items()
+                        if member.is_port and member.flow == Flow.In]
+        for name in sorted(constant_inputs - set(plain_inputs)):
+            raise ValueError(f"constant_inputs names '{name}', which is not a plain input "
+                             f"port of {type(component).__name__} (those are: "
+                             f"{', '.join(plain_inputs) or 'none'})")
+        for name in plain_inputs:
+            port = getattr(component, name)
+            free = AnyConst if name in constant_inputs else AnySeq
+            m.d.comb += port.eq(free(port.shape()))
 
     def _produce(self, name, port):
         m = self.m
