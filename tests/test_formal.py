@@ -33,22 +33,27 @@ def _cases(deep):
     return cases
 
 
-def _check_core(core, params, name, tmp_path):
+def _verdict(core, params, name, tmp_path):
     prop = next(p for p in core.properties(params) if p.name == name)
-    verdict = check(lambda: core.build(params), prop, tmp_path / name)
-    assert verdict.passed, (f"{core.name} {params}: {name} {verdict.status} at step "
-                            f"{verdict.step}; log {verdict.log}, trace {verdict.trace}")
+    return check(lambda: core.build(params), prop, tmp_path / name)
+
+
+def _explain(core, params, verdict):
+    return (f"{core.name} {params}: {verdict.name} {verdict.status} at step "
+            f"{verdict.step}; log {verdict.log}, trace {verdict.trace}")
 
 
 @pytest.mark.parametrize("core, params, name", _cases(deep=False))
 def test_quick_property(core, params, name, tmp_path):
-    _check_core(core, params, name, tmp_path)
+    verdict = _verdict(core, params, name, tmp_path)
+    assert verdict.passed, _explain(core, params, verdict)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("core, params, name", _cases(deep=True))
 def test_deep_property(core, params, name, tmp_path):
-    _check_core(core, params, name, tmp_path)
+    verdict = _verdict(core, params, name, tmp_path)
+    assert verdict.passed, _explain(core, params, verdict)
 
 
 def test_every_core_has_properties_on_every_output_stream():

@@ -8,8 +8,8 @@ import numpy as np
 
 from dnnhw.golden.diffy_published import delta_range, term_count, value_range
 
-from .properties import (Property, cover, no_stall_longer_than, output_holds,
-                         stays_within)
+from .properties import (Property, cover, no_stall_longer_than, stays_within,
+                         stream_properties)
 
 
 __all__ = ["tile_properties", "longest_pallet_steps"]
@@ -65,9 +65,7 @@ def tile_properties(tile):
         cover(harness, harness.transfer(o) & (groups_out == 1), "two groups out")
 
     return (
-        Property("o-holds", "o: once valid rises, it and the payload hold until the "
-                 "transfer", "prove", 4, lambda h: output_holds(h, "o"),
-                 constant_inputs=configuration),
+        *stream_properties(tile, constant_inputs=configuration),
         Property("groups", "one output beat per group at most: none before the group's "
                  "last pallet came in", "bmc", depth, one_beat_per_group, deep=True,
                  constant_inputs=configuration),

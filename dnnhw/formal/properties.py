@@ -82,12 +82,14 @@ def output_holds(harness, name):
                      Assert(payload == held, f"{name}.payload changed before its transfer")]
 
 
-def stream_properties(component, *, kind="prove", depth=4, deep=False):
+def stream_properties(component, *, kind="prove", depth=4, deep=False, constant_inputs=()):
     """The stream rule on every output stream of ``component`` that has a ``ready``, each
     proved by k-induction: where the held beat is a function of the registers that hold
-    it, it needs no invariant of the core's state. The catalog's default proof file."""
+    it, it needs no invariant of the core's state. The catalog's default proof file, and
+    the first properties of every core's own."""
     return tuple(
         Property(name=f"{name}-holds", kind=kind, depth=depth, deep=deep,
+                 constant_inputs=constant_inputs,
                  claim=f"{name}: once valid rises, it and the payload hold until the "
                        f"transfer",
                  add=lambda harness, name=name: output_holds(harness, name))
@@ -107,22 +109,9 @@ def stays_within(harness, count, bound, message):
     harness.m.d.comb += Assert(count <= bound, message)
 
 
-def no_stall_longer_than(harness, *, busy, progress, cycles, message):
-    """Assert that ``busy`` never holds for ``cycles`` consecutive cycles without
-    ``progress``: a bounded liveness property (the core never hangs while it owes work)."""
-    m = harness.m
-    stuck = Signal(range(cycles + 1), name="stuck_cycles")
-    with m.If(busy & ~progress):
-        with m.If(stuck != cycles):
-            m.d.sync += stuck.eq(stuck + 1)
-    with m.Else():
-        m.d.sync += stuck.eq(0)
-    m.d.comb += Assert(stuck < cycles, message)
-
-
-def consecutive(harness, condition, cycles, name):
-    """1 in a cycle that ends a run of ``cycles`` consecutive cycles of ``condition`` (for
-    covers such as "full rate for four cycles")."""
+def _run_length(harness, condition, cycles, name):
+    """A register counting the consecutive cycles of ``condition`` before this one,
+    saturating at ``cycles``."""
     m = harness.m
     run = Signal(range(cycles + 1), name=name)
     with m.If(condition):
@@ -130,7 +119,20 @@ def consecutive(harness, condition, cycles, name):
             m.d.sync += run.eq(run + 1)
     with m.Else():
         m.d.sync += run.eq(0)
-    return condition & (run >= cycles - 1)
+    return run
+
+
+def no_stall_longer_than(harness, *, busy, progress, cycles, message):
+    """Assert that ``busy`` never holds for ``cycles`` consecutive cycles without
+    ``progress``: a bounded liveness property (the core never hangs while it owes work)."""
+    stuck = _run_length(harness, busy & ~progress, cycles, "stuck_cycles")
+    harness.m.d.comb += Assert(stuck < cycles, message)
+
+
+def consecutive(harness, condition, cycles, name):
+    """1 in a cycle that ends a run of ``cycles`` consecutive cycles of ``condition`` (for
+    covers such as "full rate for four cycles")."""
+    return condition & (_run_length(harness, condition, cycles, name) >= cycles - 1)
 
 
 def cover(harness, condition, message):

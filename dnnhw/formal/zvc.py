@@ -12,10 +12,11 @@ a BMC depth is at least that plus the beats the property needs to see.
 from amaranth.hdl import Assert, Cat, Signal, Value
 
 from .properties import (INDEX_BITS, Property, consecutive, cover, no_stall_longer_than,
-                         output_holds, stays_within, track)
+                         stays_within, stream_properties, track)
 
 
 __all__ = ["compressor_properties", "decompressor_properties", "loopback_properties"]
+
 
 def _nonzero_lanes(window):
     return Cat(lane != 0 for lane in window.data)
@@ -42,15 +43,6 @@ def _frames_leave(harness, cycles):
     o = harness.outputs["o"]
     no_stall_longer_than(harness, busy=frames_out != frames_in, progress=o.valid,
                          cycles=cycles, message="a frame that came in did not come out")
-
-
-def _holds(name="o"):
-    return lambda harness: output_holds(harness, name)
-
-
-def _rule(component, depth=4):
-    return Property("o-holds", "o: once valid rises, it and the payload hold until the "
-                    "transfer", "prove", depth, _holds())
 
 
 def compressor_properties(component):
@@ -93,7 +85,7 @@ def compressor_properties(component):
         cover(harness, harness.transfer(o) & o.payload.last, "a frame's last word out")
 
     return (
-        _rule(component),
+        *stream_properties(component),
         Property("frames", "no frame leaves before its last window came in", "bmc",
                  20, _no_frame_created),
         Property("frame-slots", "the k-th frame out has exactly the slots of the k-th "
@@ -133,7 +125,7 @@ def decompressor_properties(component):
         cover(harness, error, "a malformed frame flagged")
 
     return (
-        _rule(component),
+        *stream_properties(component),
         Property("frames", "no frame leaves before its last word came in (one last "
                  "window per frame)", "bmc", 20, _no_frame_created, deep=True),
         Property("never-hangs", f"on any input, malformed included, it takes a word or "
@@ -177,7 +169,7 @@ def loopback_properties(component):
     trip = ("the k-th window out equals the k-th window in, data and last, for every k, "
             "and no window comes out that did not go in")
     return (
-        _rule(component),
+        *stream_properties(component),
         Property("round-trip", trip, "bmc", depth, round_trip),
         Property("no-error", "the decompressor never flags what the compressor wrote",
                  "bmc", depth, no_error),
