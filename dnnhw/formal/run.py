@@ -101,7 +101,7 @@ def _solver_path(solver, build_dir):
         raise RuntimeError(f"the {solver} solver needs `pip install {distribution}`") from None
     shim_dir = Path(build_dir).resolve() / ".solver"
     with _warm_lock:
-        if program == solver or os.path.basename(program) == solver:
+        if os.path.basename(program) == solver:    # no shim needed (z3)
             shim_dir = Path(program).parent
         else:
             shim_dir.mkdir(parents=True, exist_ok=True)
