@@ -3,6 +3,7 @@ deep ones in the slow tier), and the machinery catches what it claims to catch: 
 stream rule, a duplicated beat, an unreachable cover."""
 
 import json
+from pathlib import Path
 
 import pytest
 from amaranth.hdl import Assert, Const, Module, Signal
@@ -13,7 +14,7 @@ from dnnhw.catalog import CORES
 from dnnhw.cli import main
 from dnnhw.formal.harness import FormalHarness
 from dnnhw.formal.properties import Property, cover, output_holds, stays_within, track
-from dnnhw.formal.run import check
+from dnnhw.formal.run import _verdict as parse_verdict, check
 
 from passthrough_core import RegisterSlice
 
@@ -119,7 +120,40 @@ def test_a_correct_slice_passes_both(tmp_path):
 def test_the_stream_rule_catches_a_withdrawn_beat(tmp_path):
     verdict = check(lambda: DroppingSlice(width=8), _HOLDS, tmp_path)
     assert verdict.status == "failed" and not verdict.passed
-    assert verdict.trace is not None and verdict.step is not None
+    assert verdict.step is not None
+    assert verdict.trace.endswith("engine_0/trace.vcd") and Path(verdict.trace).is_file()
+
+
+# The summary of a prove run whose base case failed, as SymbiYosys prints it when the
+# induction task was killed before it wrote a trace (seen on a loaded CI machine), and
+# when it was not.
+_BASECASE_ONLY = """\
+SBY [check] summary: engine_0 (smtbmc boolector) returned FAIL for basecase
+SBY [check] summary: counterexample trace [basecase]: check/engine_0/trace.vcd
+SBY [check] summary:   failed assertion top.check_24 at properties.py:81 step 2
+SBY [check] DONE (FAIL, rc=2)
+"""
+_BOTH = _BASECASE_ONLY.replace("SBY [check] DONE", """\
+SBY [check] summary: counterexample trace [induction]: check/engine_0/trace_induct.vcd
+SBY [check] summary:   failed assertion top.check_24 at properties.py:81
+SBY [check] DONE""")
+_UNPROVED = """\
+SBY [check] summary: engine_0 (smtbmc boolector) returned pass for basecase
+SBY [check] summary: engine_0 (smtbmc boolector) returned FAIL for induction
+SBY [check] summary: counterexample trace [induction]: check/engine_0/trace_induct.vcd
+SBY [check] DONE (UNKNOWN, rc=4)
+"""
+
+
+@pytest.mark.parametrize("output, status, trace, step", [
+    (_BASECASE_ONLY, "failed", "trace.vcd", 2),
+    (_BOTH, "failed", "trace.vcd", 2),
+    (_UNPROVED, "unproved", "trace_induct.vcd", None),
+])
+def test_the_verdict_names_the_trace_that_explains_it(output, status, trace, step):
+    verdict = parse_verdict(_HOLDS, output, 1.0, Path("/d"), Path("/d/check.log"))
+    assert (verdict.status, verdict.step) == (status, step)
+    assert verdict.trace == f"/d/check/engine_0/{trace}"
 
 
 def test_tracking_catches_a_duplicated_beat(tmp_path):

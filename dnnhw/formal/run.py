@@ -151,10 +151,14 @@ def _verdict(prop, output, seconds, directory, log):
               "UNKNOWN": "unproved"}.get(outcome, "error")
     steps = re.findall(r"(?:reached cover statement|failed assertion|BMC failed).*? step "
                        r"(\d+)", output)
-    traces = re.findall(r"(?:counterexample|cover) trace(?: \[induction\])?: (\S+)", output)
+    # SymbiYosys tags a prove run's traces [basecase] and [induction]; the induction one
+    # starts from an unreachable state, so it explains only an unproved verdict. Which
+    # of them it prints depends on whether the other task was killed first.
+    traces = re.findall(r"(?:counterexample|cover) trace(?: \[(\w+)\])?: (\S+)", output)
+    wanted = [path for task, path in traces if (task == "induction") == (status == "unproved")]
     return Verdict(name=prop.name, claim=prop.claim, kind=prop.kind, depth=prop.depth,
                    status=status, step=max(map(int, steps)) if steps else None,
-                   seconds=seconds, trace=str(directory / traces[-1]) if traces else None,
+                   seconds=seconds, trace=str(directory / wanted[0]) if wanted else None,
                    log=str(log))
 
 
