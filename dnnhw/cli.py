@@ -1,5 +1,5 @@
-"""The ``dnnhw`` command: list, generate, sim, synth, prove, flow, report, sweep, board,
-bench, and the commands that benchmarks bring (``dnnhw --help`` lists them).
+"""The ``dnnhw`` command: list, generate, sim, lint, synth, prove, flow, report, sweep,
+board, bench, and the commands that benchmarks bring (``dnnhw --help`` lists them).
 
 Every subcommand is generic over the catalog (:mod:`dnnhw.catalog`, or another one given
 with ``--catalog module:attribute``) and the benchmark registry (:mod:`dnnhw.bench`).
@@ -107,6 +107,21 @@ def cmd_sim(args):
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
+
+
+def cmd_lint(args):
+    from .flow.tasks import lint_core
+    from .sim.lint import WAIVERS, format_findings
+    if args.waivers:
+        for waiver in WAIVERS:
+            print(f"{waiver.rule}: {waiver.why}")
+        return 0
+    if args.core is None:
+        raise ParameterError("dnnhw lint needs a core (see `dnnhw list`), or --waivers")
+    core, params = _resolve(args)
+    findings = lint_core(core, params, build_root=args.build_dir)
+    print(f"{core.module_name(params)}: {format_findings(findings)}")
+    return 1 if findings else 0
 
 
 def cmd_synth(args):
@@ -273,6 +288,14 @@ def build_parser():
                    "generic (Yosys synth) or a target's mapped netlist with Yosys's cell "
                    "models, e.g. ice40-up5k")
 
+    p = sub.add_parser("lint", help="verilator --lint-only -Wall on a core's Verilog, "
+                       "under the project's waivers (--waivers lists them, with why)")
+    p.add_argument("core", nargs="?", help="catalog name of the core (see `dnnhw list`)")
+    p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
+                   help="set a core parameter (repeatable)")
+    p.add_argument("--waivers", action="store_true", help="list the waivers and exit")
+    p.add_argument("--build-dir", default="dnnhw-build")
+
     p = sub.add_parser("synth", help="out-of-context synthesis, place and route: a QoR record")
     core_args(p)
     p.add_argument("--target", default="ice40-up5k")
@@ -384,7 +407,8 @@ def _main(argv):
             raise ParameterError(f"dnnhw bench needs a benchmark name; known: "
                                  f"{', '.join(benchmarks())} (`dnnhw bench NAME --help`)")
         return {
-            "list": cmd_list, "generate": cmd_generate, "sim": cmd_sim, "synth": cmd_synth,
+            "list": cmd_list, "generate": cmd_generate, "sim": cmd_sim, "lint": cmd_lint,
+            "synth": cmd_synth,
             "prove": cmd_prove,
             "flow": cmd_flow, "sweep": cmd_sweep, "report": cmd_report,
             "board": cmd_board,

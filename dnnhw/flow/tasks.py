@@ -16,7 +16,7 @@ from ..catalog import get_core
 from .sources import digest, sources_digest, tool_versions
 
 
-__all__ = ["design_key", "design_digest", "run_testbench", "synth_build_dir",
+__all__ = ["design_key", "design_digest", "run_testbench", "lint_core", "synth_build_dir",
            "synthesize_core", "run_analysis", "import_object"]
 
 _GEN_STAMP = ".dnnhw-generate.json"
@@ -105,6 +105,20 @@ def run_testbench(core, params=None, *, sim="verilator", waves=False,
                           check=check, public_internals=public_internals)
     results.update(core=core.name, params=params, netlist=netlist)
     return results
+
+
+def lint_core(core, params=None, *, build_root="dnnhw-build"):
+    """``verilator --lint-only -Wall`` on catalog ``core``'s Verilog at ``params`` under
+    the project's waivers (:data:`dnnhw.sim.lint.WAIVERS`), in
+    ``<build_root>/lint/<module>/``; the list of :class:`~dnnhw.sim.lint.Finding`."""
+    from ..sim.lint import lint_verilog
+    core = _as_core(core)
+    params = core.resolve(params)
+    build_dir = Path(build_root).resolve() / "lint" / core.module_name(params)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(build_dir / ".generate.lock")):
+        v_path, _ = _generate_once(core, params, build_dir)
+    return lint_verilog(v_path, build_dir=build_dir)
 
 
 def synth_build_dir(core, params, target, build_root="dnnhw-build", seed=1, router=None,

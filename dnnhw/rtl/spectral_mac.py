@@ -357,8 +357,9 @@ class _KeptBinQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         words = self._depth - 1
-        m.submodules.memory = memory = BlockRam(shape=Shape.cast(self._shape).width,
-                                                depth=words)
+        # Not "memory": the BlockRam's own array has that name, and would hide it.
+        m.submodules.ram = memory = BlockRam(shape=Shape.cast(self._shape).width,
+                                             depth=words)
         write_addr = Signal(range(words))
         read_addr = Signal(range(words))
         stored = Signal(range(words + 1))         # words in the memory, not the head
