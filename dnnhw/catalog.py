@@ -17,8 +17,8 @@ from dnnhw.spec import bandlimit as _bandlimit_spec
 from dnnhw.spec import fft as _fft_spec
 
 
-__all__ = ["Param", "FlowConfig", "Analysis", "NetlistCheck", "Core", "CORES", "TIERS",
-           "get_core", "ParameterError"]
+__all__ = ["Param", "FlowConfig", "Analysis", "NetlistCheck", "CrossSim", "Core", "CORES",
+           "TIERS", "get_core", "ParameterError"]
 
 #: The main job's tiers: ``quick`` (the default run: one small configuration per core)
 #: and ``full`` (the paper-scale matrix, ``dnnhw flow --full``), which includes ``quick``.
@@ -164,6 +164,28 @@ class NetlistCheck:
 
 
 @dataclass(frozen=True)
+class CrossSim:
+    """A testbench run the tests make on Verilator and on Icarus, with one seed: both must
+    pass and measure the same (every cycle count, latency, verdict and value the
+    testbench records; only run times and paths may differ).
+
+    Members
+    -------
+    params : dict
+    config : dict or None
+        Testbench knobs (a shorter run: Icarus is the slower simulator).
+    testcase : str, tuple of str or None
+        The cocotb tests to run (``None``: all).
+    slow : bool
+        Only in the slow test tier.
+    """
+    params: dict
+    config: dict = None
+    testcase: object = None
+    slow: bool = False
+
+
+@dataclass(frozen=True)
 class Core:
     """One row of the catalog.
 
@@ -211,6 +233,8 @@ class Core:
         datapath); ``dnnhw prove`` takes any.
     netlist_checks : tuple of NetlistCheck
         The gate-level runs the tests make (``dnnhw sim --netlist`` takes any).
+    cross_sims : tuple of CrossSim
+        The runs the tests make on both simulators, which must agree.
     """
     name: str
     component: str
@@ -229,6 +253,7 @@ class Core:
     proofs: str = "dnnhw.formal.properties:stream_properties"
     proof_configs: tuple = ({},)
     netlist_checks: tuple = ()
+    cross_sims: tuple = ()
 
     def resolve(self, overrides=None):
         """Defaults updated with ``overrides`` (strings or values), validated."""
@@ -311,6 +336,10 @@ _ZVC_FLOW = (
     FlowConfig({"lanes": 8, "width": 8}, ()),
 )
 
+
+# The cross-simulation's run: Icarus is the slower simulator.
+_ZVC_CROSS_CONFIG = {"throughput_windows": 1000, "throughput_frame": 500,
+                     "stall_windows": 1000, "max_frame": 500, "densities": [0.0, 0.5, 1.0]}
 
 
 def _zvc_netlist_checks(testcase):
@@ -560,6 +589,7 @@ CORES = (
         proofs="dnnhw.formal.zvc:compressor_properties",
         proof_configs=({"lanes": 4, "width": 8},),
         netlist_checks=_zvc_netlist_checks("random_stalls"),
+        cross_sims=(CrossSim({"lanes": 4, "width": 8}, config=_ZVC_CROSS_CONFIG),),
     ),
     Core(
         name="zvc-decompress",
@@ -578,6 +608,7 @@ CORES = (
         proofs="dnnhw.formal.zvc:decompressor_properties",
         proof_configs=({"lanes": 4, "width": 8},),
         netlist_checks=_zvc_netlist_checks(("random_stalls", "malformed")),
+        cross_sims=(CrossSim({"lanes": 4, "width": 8}, config=_ZVC_CROSS_CONFIG),),
     ),
     Core(
         name="zvc-loopback",
@@ -596,6 +627,7 @@ CORES = (
         # The compressor's and decompressor's mapped netlists are checked on their own.
         netlist_checks=(NetlistCheck({"lanes": 4, "width": 8}, ("generic",),
                                      testcase="round_trip", slow=True),),
+        cross_sims=(CrossSim({"lanes": 4, "width": 8}, config=_ZVC_CROSS_CONFIG),),
     ),
     Core(
         name="diffy-tile",
@@ -615,6 +647,7 @@ CORES = (
         proofs="dnnhw.formal.diffy_tile:tile_properties",
         proof_configs=_DIFFY_PROOF_CONFIGS,
         netlist_checks=(NetlistCheck(_DIFFY_NETLIST_PARAMS, ("generic",), slow=True),),
+        cross_sims=(CrossSim(_DIFFY_NETLIST_PARAMS),),
     ),
     Core(
         name="morph-array",
@@ -631,6 +664,8 @@ CORES = (
         fmax_goals={"ice40-up5k": 30, "ecp5-85f": 75},
         # Its stream rules need an invariant of the sequencer that k-induction does not find.
         proofs="dnnhw.formal.properties:bounded_stream_properties",
+        # No cross-simulation yet: on Icarus a word the array writes back to DRAM is
+        # undefined (an L2 word never filled), and the layer run's cycle count differs.
     ),
     Core(
         name="dgc-sparsify",
@@ -649,6 +684,7 @@ CORES = (
                            uses_configs=False)),
         benchmark="dgc",
         docs="docs/dgc.md",
+        cross_sims=(CrossSim({}, config={"steps": 2}),),
     ),
     Core(
         name="dgc-aggregate",
@@ -662,6 +698,7 @@ CORES = (
         flow=_DGC_AGGREGATE_FLOW,
         benchmark="dgc",
         docs="docs/dgc.md",
+        cross_sims=(CrossSim({}, config={"steps": 2}),),
     ),
     Core(
         name="fft",
@@ -688,6 +725,7 @@ CORES = (
         # only a blackbox of the ECP5's MULT18X18D; the generic netlist adds 109 s.
         netlist_checks=(NetlistCheck({"n": 16}, ("ice40-up5k",), testcase="random_stalls",
                                      slow=True),),
+        cross_sims=(CrossSim({"n": 16}),),
     ),
     Core(
         name="bandlimit-conv",
@@ -707,6 +745,9 @@ CORES = (
         peak_rate=_bandlimit_peak_rate,
         # Its output rule needs an invariant k-induction does not find (not at depth 16).
         proofs="dnnhw.formal.properties:bounded_stream_properties",
+        # The 1D build (its Verilator build is the slow tier's; the 2D one runs on Icarus
+        # in the default tier).
+        cross_sims=(CrossSim({"dims": 1, "n": 64, "taps": 5}, slow=True),),
     ),
 )
 

@@ -233,7 +233,8 @@ def _malformed_table(sims):
         if not m:
             continue
         out += [f"{_geometry(s['params'])}, under the stall patterns "
-                f"{', '.join(m.get('patterns', []))}; {m.get('configs_note', '')}", "",
+                f"{', '.join(m.get('patterns', []))}; {m.get('configs_note', '')}"
+                + (f" (on {m['simulator']})" if m.get("simulator") else ""), "",
                 markdown_table(["class", "input", "golden model (default mode)",
                                 "the decompressor emits (windows numbered from 1)"],
                                [[r["class"], r["description"], r["golden"], r["rtl"]]

@@ -515,6 +515,7 @@ async def serve_cocotb(dut, memory, *, clock="clk", req="mem_req", wdata="mem_wd
     written just after each rising edge and the DUT's are sampled in ``ReadOnly``.
     """
     from cocotb.triggers import ReadOnly, RisingEdge
+    from cocotb.utils import get_sim_time
 
     def port(stream, part):
         return getattr(dut, f"{stream}__{part}") if stream is not None else None
@@ -536,6 +537,11 @@ async def serve_cocotb(dut, memory, *, clock="clk", req="mem_req", wdata="mem_wd
     def valid_payload(valid, payload):
         if valid is None or valid.value != 1:
             return False, 0
+        if not payload.value.is_resolvable:
+            # A four-state simulator shows what a two-state one hides as 0: a beat
+            # whose data was never defined (an unwritten memory word, an unreset register).
+            raise MemoryPortError(f"{payload._name} is undefined in a valid beat at "
+                                  f"{get_sim_time('ns'):.0f} ns: {payload.value}")
         return True, payload.value.to_unsigned()
 
     await edge

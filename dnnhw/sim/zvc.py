@@ -43,6 +43,7 @@ Tests and what they record in ``results.json``:
 
         {"patterns": [pattern names],
          "configs_note": str,           # geometry, what each run holds, classes omitted
+         "simulator": str,              # cocotb's name and version of it
          "cases": [{"class": str,       # a MALFORMED_CLASSES entry or "well-formed"
                     "description": str, # the case and its words
                     "golden": str,      # "well-formed" or the ZVCFormatError message
@@ -378,10 +379,11 @@ class ZVCBench(StreamBench):
         record_ = {
             "patterns": names,
             "configs_note": (
-                f"lanes {n} x width {w} (M = {self.m} mask slot(s)) on "
-                f"{cocotb.SIM_NAME} {cocotb.SIM_VERSION}: each case and stream after a "
-                f"reset, a case between two well-formed frames, under every pattern"
+                f"lanes {n} x width {w} (M = {self.m} mask slot(s)): each case and "
+                f"stream after a reset, a case between two well-formed frames, under "
+                f"every pattern"
                 + (f"; cannot occur here: {', '.join(omitted)}" if omitted else "")),
+            "simulator": f"{cocotb.SIM_NAME} {cocotb.SIM_VERSION}",
             "cases": rows,
             "random": {"streams": len(streams), "words": words, "frames": frames,
                        "malformed_frames": bad_frames, "patterns": names,
