@@ -684,7 +684,7 @@ CORES = (
                            uses_configs=False)),
         benchmark="dgc",
         docs="docs/dgc.md",
-        cross_sims=(CrossSim({}, config={"steps": 2}),),
+        cross_sims=(CrossSim({}, config={"steps": 2}, slow=True),),
     ),
     Core(
         name="dgc-aggregate",
@@ -698,7 +698,7 @@ CORES = (
         flow=_DGC_AGGREGATE_FLOW,
         benchmark="dgc",
         docs="docs/dgc.md",
-        cross_sims=(CrossSim({}, config={"steps": 2}),),
+        cross_sims=(CrossSim({}, config={"steps": 2}, slow=True),),
     ),
     Core(
         name="fft",

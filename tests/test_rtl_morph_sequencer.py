@@ -148,15 +148,24 @@ CASES = [
 SHAPE = ArrayShape(l2_banks=3, l2_bank_words=1024)
 
 
-def _slow_unless_tiny(case):
+def _cases():
     # The Amaranth simulator runs this machine at a few thousand cycles a second: the
-    # default run takes the tiny layer, the slow tier the rest.
-    return case if case[0] == "tiny" else pytest.param(*case, marks=pytest.mark.slow)
+    # default run takes the tiny layer with both multipliers, the slow tier the others
+    # with the DSP one (the serial multiplier changes how long a multiply takes, which
+    # the tiny layer and test_narrow_registers check; minutes more a layer here).
+    cases = []
+    for name, layer, mapping in CASES:
+        for multiplier in ("dsp", "serial"):
+            if name == "tiny":
+                cases.append(pytest.param(name, layer, mapping, multiplier,
+                                          id=f"{name}-{multiplier}"))
+            elif multiplier == "dsp":
+                cases.append(pytest.param(name, layer, mapping, multiplier,
+                                          id=f"{name}-{multiplier}", marks=pytest.mark.slow))
+    return cases
 
 
-@pytest.mark.parametrize("multiplier", ["dsp", "serial"])
-@pytest.mark.parametrize("name, layer, mapping", [_slow_unless_tiny(c) for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name, layer, mapping, multiplier", _cases())
 def test_same_jobs_and_cycles_as_the_machine(name, layer, mapping, multiplier):
     mul_cycles = MorphSequencer(program=PROGRAM, multiplier=multiplier).mul_cycles
     config, jobs, total = machine_jobs(layer, mapping, SHAPE, mul_cycles)
