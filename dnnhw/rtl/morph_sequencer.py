@@ -36,6 +36,7 @@ from amaranth.lib.wiring import In, Out
 from ._checks import check_int
 from .morph_loops import TileLoops
 from .morph_program import DIMS, DIV_CYCLES, ENGINES, JOBS, LOAD_CYCLES, RUNS, WINDOWS
+from .ram import registered_read
 
 
 __all__ = ["MorphSequencer", "OPCODES", "MULTIPLIERS", "LAYER"]
@@ -373,7 +374,9 @@ class MorphSequencer(wiring.Component):
         ren = Signal()
         operands = []
         for i, addr in enumerate(raddr):
-            port = regfile.read_port()
+            # Not regfile.read_port(): its data is undefined in Verilog until the first
+            # read, and the operands reach the ALU's state before that.
+            port = registered_read(m, regfile, name=f"read_{'ab'[i]}")
             forward = Signal(name=f"forward_{'ab'[i]}")
             m.d.comb += [port.addr.eq(addr), port.en.eq(ren)]
             # (A write is always in a cycle that reads: the forwarding is the read's.)

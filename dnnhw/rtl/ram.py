@@ -16,7 +16,16 @@ A *single-port* RAM has one address: ``write_addr`` while ``write_en`` is set, e
 the collisions). That is the shape of the UP5K's SPRAM; ``huge=True`` asks Yosys to put
 the memory there (``ram_style = "huge"``: ``synth_ice40`` maps it to SB_SPRAM256KA
 without its ``-spram`` switch, which would move other cores' memories too).
+
+:func:`registered_read` is the same registered read as a port of any Amaranth memory
+(a ROM, a register file), for the other reason to avoid Amaranth's synchronous port: in
+Verilog its data starts undefined (Amaranth 0.5 leaves the read register's initial value
+out, so that Yosys keeps inferring block RAMs), where Amaranth's simulator and Verilator
+start it at 0. A design that looks at the data before its first read then computes X on
+a four-state simulator (Icarus), and whatever the flip-flop powers up to in silicon.
 """
+
+from types import SimpleNamespace
 
 from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import wiring
@@ -26,7 +35,22 @@ from amaranth.lib.wiring import In, Out
 from ._checks import check_bool, check_int
 
 
-__all__ = ["BlockRam"]
+__all__ = ["BlockRam", "registered_read"]
+
+
+def registered_read(m, memory, *, name):
+    """A synchronous read port of ``memory`` whose data is 0 from reset in every
+    simulator: ``addr`` and ``en`` in, ``data`` (the word at ``addr`` the cycle after
+    ``en``, held while it is low) out, as ``memory.read_port()`` has them. An asynchronous
+    read into a register of our own (init 0). Yosys still maps it to a block RAM, and
+    emulates the initial value the RAM's output register lacks, at about one LUT a bit:
+    use it where the design reads the data before its first read."""
+    port = memory.read_port(domain="comb")
+    enable = Signal(name=f"{name}_en")
+    data = Signal(memory.shape, name=f"{name}_data")
+    with m.If(enable):
+        m.d.sync += data.eq(port.data)
+    return SimpleNamespace(addr=port.addr, en=enable, data=data)
 
 
 class BlockRam(wiring.Component):
