@@ -17,8 +17,8 @@ from dnnhw.spec import bandlimit as _bandlimit_spec
 from dnnhw.spec import fft as _fft_spec
 
 
-__all__ = ["Param", "FlowConfig", "Analysis", "NetlistCheck", "CrossSim", "Core", "CORES",
-           "TIERS", "get_core", "ParameterError"]
+__all__ = ["Param", "FlowConfig", "Analysis", "NetlistCheck", "CrossSim", "Soak", "SOAK_BEATS",
+           "Core", "CORES", "TIERS", "get_core", "ParameterError"]
 
 #: The main job's tiers: ``quick`` (the default run: one small configuration per core)
 #: and ``full`` (the paper-scale matrix, ``dnnhw flow --full``), which includes ``quick``.
@@ -185,6 +185,27 @@ class CrossSim:
     slow: bool = False
 
 
+#: Beats a soak moves at least, over all the core's streams (issue 15's million).
+SOAK_BEATS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Soak:
+    """The core's soak: its testbench at ``params`` with ``config`` knobs that move at
+    least :data:`SOAK_BEATS` beats under random stalls on every stream, each checked
+    against the golden model in order (``dnnhw sim CORE --soak``; the slow test tier).
+
+    Members
+    -------
+    params : dict
+    config : dict
+    testcase : str
+    """
+    params: dict
+    config: dict
+    testcase: str
+
+
 @dataclass(frozen=True)
 class Core:
     """One row of the catalog.
@@ -235,6 +256,8 @@ class Core:
         The gate-level runs the tests make (``dnnhw sim --netlist`` takes any).
     cross_sims : tuple of CrossSim
         The runs the tests make on both simulators, which must agree.
+    soak : Soak or None
+        The million-beat run (``None``: none yet).
     """
     name: str
     component: str
@@ -254,6 +277,7 @@ class Core:
     proof_configs: tuple = ({},)
     netlist_checks: tuple = ()
     cross_sims: tuple = ()
+    soak: Soak = None
 
     def resolve(self, overrides=None):
         """Defaults updated with ``overrides`` (strings or values), validated."""
@@ -340,6 +364,10 @@ _ZVC_FLOW = (
 # The cross-simulation's run: Icarus is the slower simulator.
 _ZVC_CROSS_CONFIG = {"throughput_windows": 1000, "throughput_frame": 500,
                      "stall_windows": 1000, "max_frame": 500, "densities": [0.0, 0.5, 1.0]}
+
+
+# 600,000 windows at half density: as many in, about 450,000 words out (or the reverse).
+_ZVC_SOAK_CONFIG = {"stall_windows": 600_000, "densities": [0.5]}
 
 
 def _zvc_netlist_checks(testcase):
@@ -590,6 +618,7 @@ CORES = (
         proof_configs=({"lanes": 4, "width": 8},),
         netlist_checks=_zvc_netlist_checks("random_stalls"),
         cross_sims=(CrossSim({"lanes": 4, "width": 8}, config=_ZVC_CROSS_CONFIG),),
+        soak=Soak({"lanes": 4, "width": 8}, _ZVC_SOAK_CONFIG, "random_stalls"),
     ),
     Core(
         name="zvc-decompress",
@@ -609,6 +638,7 @@ CORES = (
         proof_configs=({"lanes": 4, "width": 8},),
         netlist_checks=_zvc_netlist_checks(("random_stalls", "malformed")),
         cross_sims=(CrossSim({"lanes": 4, "width": 8}, config=_ZVC_CROSS_CONFIG),),
+        soak=Soak({"lanes": 4, "width": 8}, _ZVC_SOAK_CONFIG, "random_stalls"),
     ),
     Core(
         name="zvc-loopback",
@@ -628,6 +658,8 @@ CORES = (
         netlist_checks=(NetlistCheck({"lanes": 4, "width": 8}, ("generic",),
                                      testcase="round_trip", slow=True),),
         cross_sims=(CrossSim({"lanes": 4, "width": 8}, config=_ZVC_CROSS_CONFIG),),
+        soak=Soak({"lanes": 4, "width": 8}, {"round_trip_windows": 520_000},
+                  "round_trip"),
     ),
     Core(
         name="diffy-tile",
@@ -728,6 +760,7 @@ CORES = (
         netlist_checks=(NetlistCheck({"n": 16}, ("ice40-up5k",), testcase="random_stalls",
                                      slow=True),),
         cross_sims=(CrossSim({"n": 16}),),
+        soak=Soak({"n": 16}, {"random_frames": 32_000, "image_frames": 2}, "random_stalls"),
     ),
     Core(
         name="bandlimit-conv",

@@ -96,10 +96,21 @@ def cmd_sim(args):
         config = json.loads(args.config) if args.config else None
     except ValueError as error:
         raise ParameterError(f"--config must be a JSON object: {error}") from None
+    testcase = None
+    if args.soak:
+        if core.soak is None:
+            soaked = ", ".join(c.name for c in _catalog(args) if c.soak is not None)
+            raise ParameterError(f"core '{core.name}' has no soak yet; --soak takes "
+                                 f"{soaked}")
+        if args.param or args.config:
+            raise ParameterError("--soak runs the catalog's soak parameters and knobs; "
+                                 "give it no --param or --config")
+        params, config, testcase = (core.resolve(core.soak.params), core.soak.config,
+                                    core.soak.testcase)
     try:
         results = run_testbench(core, params, sim=args.sim, waves=args.waves,
                                 build_root=args.build_dir, config=config, seed=args.seed,
-                                netlist=args.netlist)
+                                netlist=args.netlist, testcase=testcase)
     except TestbenchFailure as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
@@ -284,6 +295,8 @@ def build_parser():
     p.add_argument("--config", help="testbench knobs as JSON, e.g. '{\"densities\": [0.5]}'")
     p.add_argument("--seed", type=int)
     p.add_argument("--json", help="write the measurements to this file")
+    p.add_argument("--soak", action="store_true", help="the core's million-beat run "
+                   "under random stalls on every stream (its parameters and knobs)")
     p.add_argument("--netlist", metavar="NETLIST", help="simulate what Yosys synthesized: "
                    "generic (Yosys synth) or a target's mapped netlist with Yosys's cell "
                    "models, e.g. ice40-up5k")

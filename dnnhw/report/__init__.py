@@ -293,6 +293,12 @@ def summarize_sim(results, core):
     if isinstance(latency, dict):
         lines.append(f"  latency: {latency.get('measured')} cycles "
                      f"(sidecar {latency.get('sidecar')})")
+    beats = results.get("stream_beats")
+    if isinstance(beats, dict) and beats:
+        total, seconds = sum(beats.values()), results.get("test_seconds") or 0
+        rate = f", {total / seconds:,.0f} beats/s" if seconds else ""
+        lines.append(f"  beats: {total:,} ({', '.join(f'{k} {v:,}' for k, v in beats.items())})"
+                     f" in {seconds:.1f} s{rate}")
     module = importlib.import_module(core.report)
     if hasattr(module, "sim_lines"):
         lines += [f"  {line}" for line in module.sim_lines(results)]
@@ -302,4 +308,5 @@ def summarize_sim(results, core):
 
 
 _VERDICT_KEYS = {"passed", "tests", "seed", "sim", "module", "build_dir", "build_seconds",
-                 "test_seconds", "waves", "log", "error", "core", "params", "latency", "config"}
+                 "test_seconds", "waves", "log", "error", "core", "params", "latency", "config",
+                 "stream_beats"}

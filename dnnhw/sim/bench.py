@@ -17,7 +17,10 @@ starts the clock and reset once (:meth:`~StreamBench.start`) and can reset again
   ``timeout_cycles`` the config's slack;
 - the drain and extra-beat checks: after the last expected item the run waits
   ``drain_cycles`` (default twice the sidecar's latency plus 8); no further item may
-  come out, and every source must have delivered all its beats.
+  come out, and every source must have delivered all its beats;
+- a tally: every run adds the beats each stream moved to ``stream_beats`` in
+  ``results.json`` (per stream name, over every run of the simulation), which the soak
+  (``dnnhw sim --soak``) counts.
 
 Config knobs every bench accepts on top of its own (:data:`COMMON_DEFAULTS`):
 ``timeout_cycles``, ``source_pause`` and ``sink_pause`` (stall-pattern specs for the
@@ -25,6 +28,7 @@ bench's stalled runs; ``None`` keeps its ``idle`` / ``backpressure`` probabiliti
 ``random`` pattern).
 """
 
+import collections
 import math
 
 from cocotb.triggers import ClockCycles
@@ -32,16 +36,26 @@ from cocotb.triggers import ClockCycles
 from .scoreboard import Exact, MismatchError, Scoreboard
 from .stalls import stall_pattern
 from .streams import StreamSink, StreamSource
-from .tb import load_config, load_sidecar, reset, start
+from .tb import load_config, load_sidecar, record, reset, start
 
 
-__all__ = ["StreamBench", "Run", "COMMON_DEFAULTS"]
+__all__ = ["StreamBench", "Run", "COMMON_DEFAULTS", "tally_beats"]
 
 COMMON_DEFAULTS = {
     "timeout_cycles": 5000,   # slack on top of the cycle budget before a run fails
     "source_pause": None,     # stall pattern of the sources in stalled runs (None: `idle`)
     "sink_pause": None,       # stall pattern of the sink in stalled runs (None: `backpressure`)
 }
+
+
+_BEATS = collections.Counter()   # beats per stream over this simulation's runs
+
+
+def tally_beats(beats):
+    """Add ``{stream: beats}`` to the simulation's ``stream_beats`` record (benches
+    without :meth:`StreamBench.run`, such as a memory port's, call it themselves)."""
+    _BEATS.update({name: int(n) for name, n in beats.items()})
+    record("stream_beats", dict(sorted(_BEATS.items())))
 
 
 class Run:
@@ -183,6 +197,8 @@ class StreamBench:
         await ClockCycles(self.clk, drain_cycles)
         for end in (*sources.values(), snk, *more_sinks.values()):
             end.stop()
+        tally_beats({name: len(end.cycles) for name, end in
+                     [*sources.items(), (sink, snk), *more_sinks.items()]})
         run = Run(sources, snk, board, patterns, timed_out, more_sinks, more_boards)
         if fail_fast:
             board.finish()

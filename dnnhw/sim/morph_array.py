@@ -45,6 +45,7 @@ from dnnhw.golden import morph
 from dnnhw.golden.morph import Layer
 from dnnhw.golden.morph_walk import _reference_conv
 
+from .bench import tally_beats
 from .memory import MemoryModel, port_widths, serve_cocotb
 from .morph_loader import (array_hardware, check, config_writes, configure,
                            counters_by_name, layout, resolve_mapping, shape_of)
@@ -168,6 +169,8 @@ async def _run(dut, sidecar, host, array, layer, mapping, x, w, memory_knobs, la
     measured = counters_by_name(await host.counters(len(COUNTERS)))
     server.cancel()
     memory.check_idle()
+    tally_beats({"mem_req": memory.requests, "mem_rdata": memory.reads,
+                 "mem_wdata": memory.writes})
     words = memory.read_words(place["y_base"], place["words"] - place["y_base"])
     y = np.array([(int(v) ^ sign) - sign for v in words])
     return y, measured, model, memory
