@@ -7,7 +7,7 @@ import re
 
 import pytest
 from amaranth.back import rtlil, verilog
-from amaranth.hdl import Module, signed
+from amaranth.hdl import ClockDomain, Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -140,15 +140,16 @@ def test_yosys_maps_huge_to_spram_and_plain_to_ebr_without_collision_logic(tmp_p
 
 class _Rom(wiring.Component):
     """A 256 x 32 ROM behind ``registered_read`` (or Amaranth's own synchronous port)."""
-    def __init__(self, amaranth_port=False):
-        self.amaranth_port = amaranth_port
+    def __init__(self, amaranth_port=False, reset_less=False):
+        self.amaranth_port, self.reset_less = amaranth_port, reset_less
         super().__init__({"addr": In(8), "en": In(1), "data": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.rom = rom = Memory(shape=32, depth=256,
                                         init=[(i * 2654435761) % 2 ** 32 for i in range(256)])
-        port = rom.read_port() if self.amaranth_port else registered_read(m, rom, name="rom")
+        port = (rom.read_port() if self.amaranth_port else
+                registered_read(m, rom, name="rom", reset_less=self.reset_less))
         m.d.comb += [port.addr.eq(self.addr), port.en.eq(self.en), self.data.eq(port.data)]
         return m
 
@@ -174,6 +175,27 @@ def test_registered_read_is_zero_until_read_then_reads_and_holds():
     _simulate(rom, bench)
 
 
+@pytest.mark.parametrize("reset_less", [False, True])
+def test_reset_clears_registered_read_unless_reset_less(reset_less):
+    rom = _Rom(reset_less=reset_less)
+    word = (9 * 2654435761) % 2 ** 32
+
+    async def bench(ctx):
+        ctx.set(rom.addr, 9)
+        ctx.set(rom.en, 1)
+        await ctx.tick()
+        ctx.set(rom.en, 0)
+        assert ctx.get(rom.data) == word
+        ctx.set(domain.rst, 1)
+        await ctx.tick()
+        ctx.set(domain.rst, 0)
+        assert ctx.get(rom.data) == (word if reset_less else 0)
+    top = Module()
+    top.domains.sync = domain = ClockDomain()
+    top.submodules.rom = rom
+    _simulate(top, bench)
+
+
 def test_registered_read_starts_defined_in_verilog_where_amaranths_port_does_not():
     # Amaranth 0.5 gives its synchronous port's register no initial value in Verilog (to
     # keep Yosys's block-RAM inference); if a later Amaranth does, the second assertion
@@ -190,7 +212,7 @@ def test_yosys_keeps_registered_read_in_the_ebr_and_pays_a_lut_a_bit_for_its_ini
     ours = yosys_cells(tmp_path / "ours", _Rom())
     theirs = yosys_cells(tmp_path / "theirs", _Rom(amaranth_port=True))
     assert ours.get("SB_RAM40_4K") == theirs.get("SB_RAM40_4K") == 2, (ours, theirs)
-    # The EBR's output register has no initial value: Yosys emulates it (a select a bit
-    # and a flag), measured 33 LUTs and one flip-flop for these 32 bits.
+    # The EBR's output register has no initial value or reset: Yosys emulates them (a
+    # select a bit and a flag), measured 33 LUTs and one flip-flop for these 32 bits.
     assert ours.get("SB_LUT4", 0) - theirs.get("SB_LUT4", 0) <= 32 + 2, (ours, theirs)
     assert ours.get("SB_LUT4", 0) > 0

@@ -374,8 +374,10 @@ class MorphSequencer(wiring.Component):
         ren = Signal()
         operands = []
         for i, addr in enumerate(raddr):
-            # Not regfile.read_port(): its data is undefined in Verilog until the first
-            # read, and the operands reach the ALU's state before that.
+            # Not regfile.read_port(): its data register is undefined in Verilog and not
+            # reset. The reads in reset, at addresses decoded from the fetch register's
+            # own undefined first word, left X there that reached the ALU's state; this
+            # one is 0 after reset.
             port = registered_read(m, regfile, name=f"read_{'ab'[i]}")
             forward = Signal(name=f"forward_{'ab'[i]}")
             m.d.comb += [port.addr.eq(addr), port.en.eq(ren)]

@@ -17,12 +17,13 @@ the collisions). That is the shape of the UP5K's SPRAM; ``huge=True`` asks Yosys
 the memory there (``ram_style = "huge"``: ``synth_ice40`` maps it to SB_SPRAM256KA
 without its ``-spram`` switch, which would move other cores' memories too).
 
-:func:`registered_read` is the same registered read as a port of any Amaranth memory
-(a ROM, a register file), for the other reason to avoid Amaranth's synchronous port: in
-Verilog its data starts undefined (Amaranth 0.5 leaves the read register's initial value
-out, so that Yosys keeps inferring block RAMs), where Amaranth's simulator and Verilator
-start it at 0. A design that looks at the data before its first read then computes X on
-a four-state simulator (Icarus), and whatever the flip-flop powers up to in silicon.
+:func:`registered_read` is that registered read as a port of any Amaranth memory (a
+ROM, a register file), for the other reason to avoid Amaranth's synchronous port: in
+Verilog its data register has no initial value (Amaranth 0.5 leaves it undefined, so
+that Yosys keeps inferring block RAMs) and the domain's reset does not clear it, where
+Amaranth's simulator and Verilator start it at 0. Whatever it holds before the first read
+after reset, undefined on a four-state simulator (Icarus) and in silicon, stays there
+until a read.
 """
 
 from types import SimpleNamespace
@@ -38,16 +39,19 @@ from ._checks import check_bool, check_int
 __all__ = ["BlockRam", "registered_read"]
 
 
-def registered_read(m, memory, *, name):
-    """A synchronous read port of ``memory`` whose data is 0 from reset in every
-    simulator: ``addr`` and ``en`` in, ``data`` (the word at ``addr`` the cycle after
-    ``en``, held while it is low) out, as ``memory.read_port()`` has them. An asynchronous
-    read into a register of our own (init 0). Yosys still maps it to a block RAM, and
-    emulates the initial value the RAM's output register lacks, at about one LUT a bit:
-    use it where the design reads the data before its first read."""
+def registered_read(m, memory, *, name, reset_less=False):
+    """A synchronous read port of ``memory``: ``addr`` and ``en`` in, ``data`` (the word at
+    ``addr`` the cycle after ``en``, held while it is low) out, as ``memory.read_port()``
+    has them. An asynchronous read into a register of our own, :class:`BlockRam`'s read.
+
+    Unlike Amaranth's port, ``data`` is 0 from power-up in the Verilog too, and (unless
+    ``reset_less``) after every reset, so whatever it read before the reset (an undefined
+    word, an address not yet decoded) is gone. Yosys still maps it to a block RAM and
+    emulates the initial value and the reset the RAM's output register lacks, at about a
+    LUT a bit; ``reset_less`` costs the same, for the initial value alone."""
     port = memory.read_port(domain="comb")
     enable = Signal(name=f"{name}_en")
-    data = Signal(memory.shape, name=f"{name}_data")
+    data = Signal(memory.shape, name=f"{name}_data", reset_less=reset_less)
     with m.If(enable):
         m.d.sync += data.eq(port.data)
     return SimpleNamespace(addr=port.addr, en=enable, data=data)
@@ -107,16 +111,13 @@ class BlockRam(wiring.Component):
         m.submodules.memory = memory = Memory(shape=self._shape, depth=self._depth,
                                               init=[], attrs=attrs)
         write = memory.write_port()
-        read = memory.read_port(domain="comb")
+        read = registered_read(m, memory, name="read", reset_less=True)
         if self._single_port:
             address = Signal(range(self._depth))
             m.d.comb += address.eq(Mux(self.write_en, self.write_addr, self.read_addr))
             m.d.comb += [write.addr.eq(address), read.addr.eq(address)]
         else:
             m.d.comb += [write.addr.eq(self.write_addr), read.addr.eq(self.read_addr)]
-        m.d.comb += [write.data.eq(self.write_data), write.en.eq(self.write_en)]
-        data = Signal(self._shape, reset_less=True)
-        with m.If(self.read_en):
-            m.d.sync += data.eq(read.data)
-        m.d.comb += self.read_data.eq(data)
+        m.d.comb += [write.data.eq(self.write_data), write.en.eq(self.write_en),
+                     read.en.eq(self.read_en), self.read_data.eq(read.data)]
         return m
