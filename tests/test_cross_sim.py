@@ -58,9 +58,8 @@ def _cases():
 @pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog (iverilog) not installed")
 @pytest.mark.parametrize("core, run", _cases())
 def test_icarus_and_verilator_agree(core, run, build_root):
-    testcase = list(run.testcase) if isinstance(run.testcase, tuple) else run.testcase
     results = {sim: run_testbench(core, run.params, sim=sim, seed=SEED, config=run.config,
-                                  testcase=testcase, build_root=build_root)
+                                  testcase=run.testcase, build_root=build_root)
                for sim in SIMULATORS}
     for sim, result in results.items():
         assert result["passed"] and result["sim"] == sim, (sim, result["tests"])

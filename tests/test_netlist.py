@@ -27,8 +27,7 @@ def _cases():
 
 @pytest.mark.parametrize("core, check, netlist", _cases())
 def test_netlist_passes_the_testbench(core, check, netlist, build_root):
-    testcase = list(check.testcase) if isinstance(check.testcase, tuple) else check.testcase
-    results = run_testbench(core, check.params, netlist=netlist, testcase=testcase,
+    results = run_testbench(core, check.params, netlist=netlist, testcase=check.testcase,
                             build_root=build_root)
     assert results["passed"] and results["netlist"] == netlist
     ran = [name for name, test in results["tests"].items() if test["status"] == "pass"]

@@ -75,6 +75,19 @@ def _generate_once(core, params, out_dir):
     return v_path, j_path
 
 
+def _design_in(build_dir, core, params, netlist=None):
+    """The Verilog and sidecar of ``core`` at ``params`` in ``build_dir`` (created), or
+    the Verilog of its ``netlist``; one process at a time writes them."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(build_dir / ".generate.lock")):
+        v_path, j_path = _generate_once(core, params, build_dir)
+        if netlist is not None:
+            from ..synth.netlist import write_netlist
+            v_path = write_netlist(core.build(params), name=core.module_name(params),
+                                   netlist=netlist, build_dir=build_dir / "netlist")
+    return v_path, j_path
+
+
 def run_testbench(core, params=None, *, sim="verilator", waves=False,
                   build_root="dnnhw-build", config=None, seed=None, testcase=None,
                   check=True, public_internals=False, netlist=None):
@@ -93,13 +106,7 @@ def run_testbench(core, params=None, *, sim="verilator", waves=False,
     module = core.module_name(params)
     build_dir = build_dir_for(module if netlist is None else f"{module}-{netlist}", sim,
                               build_root)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(build_dir / ".generate.lock")):
-        v_path, j_path = _generate_once(core, params, build_dir)
-        if netlist is not None:
-            from ..synth.netlist import write_netlist
-            v_path = write_netlist(core.build(params), name=module, netlist=netlist,
-                                   build_dir=build_dir / "netlist")
+    v_path, j_path = _design_in(build_dir, core, params, netlist)
     results = run_verilog(v_path, j_path, core.testbench, sim=sim, waves=waves,
                           build_dir=build_dir, config=config, seed=seed, testcase=testcase,
                           check=check, public_internals=public_internals)
@@ -115,9 +122,7 @@ def lint_core(core, params=None, *, build_root="dnnhw-build"):
     core = _as_core(core)
     params = core.resolve(params)
     build_dir = Path(build_root).resolve() / "lint" / core.module_name(params)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(build_dir / ".generate.lock")):
-        v_path, _ = _generate_once(core, params, build_dir)
+    v_path, _ = _design_in(build_dir, core, params)
     return lint_verilog(v_path, build_dir=build_dir)
 
 

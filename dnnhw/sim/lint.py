@@ -5,7 +5,7 @@ Every waiver names a warning that Amaranth's Verilog (Yosys's ``write_verilog`` 
 Amaranth's RTLIL) raises by construction, whatever the core, and whose Verilog meaning
 is the Amaranth meaning. Everything else ``-Wall`` reports is a finding: a latch
 (``LATCH``), a combinational loop (``UNOPTFLAT``), several drivers (``MULTIDRIVEN``), an
-undriven output (``UNDRIVEN``), a descending range written the wrong way round
+undriven output (``UNDRIVEN``), a vector range written ascending, ``[0:3]``
 (``ASCRANGE``), a name that hides another (``VARHIDDEN``), and so on.
 
 :func:`lint_verilog` returns the findings of one file, the waived ones left out. The
@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runner import verilator_bin_dir
+from .runner import verilator_bin_dir, verilator_paths
 
 
 __all__ = ["Waiver", "Finding", "LintError", "WAIVERS", "waiver_file", "lint_verilog",
@@ -128,10 +128,8 @@ def lint_verilog(verilog, *, build_dir, waivers=WAIVERS):
     config = waiver_file(build_dir / "waivers.vlt", waivers)
     command = [str(bin_dir / "verilator"), "--lint-only", "-Wall", "-Wno-fatal",
                str(config), str(verilog)]
-    env = {**os.environ, "VERILATOR_ROOT": str(bin_dir.parent),
-           "PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")}
     result = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                            env=env, cwd=build_dir)
+                            env={**os.environ, **verilator_paths()}, cwd=build_dir)
     output = result.stdout + result.stderr
     if result.returncode != 0 or _ERROR.search(output):
         last = "\n".join(output.splitlines()[-40:])

