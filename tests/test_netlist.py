@@ -28,7 +28,7 @@ def _cases():
 @pytest.mark.parametrize("core, check, netlist", _cases())
 def test_netlist_passes_the_testbench(core, check, netlist, build_root):
     results = run_testbench(core, check.params, netlist=netlist, testcase=check.testcase,
-                            build_root=build_root)
+                            config=check.config, build_root=build_root)
     assert results["passed"] and results["netlist"] == netlist
     ran = [name for name, test in results["tests"].items() if test["status"] == "pass"]
     assert ran, results["tests"]
@@ -66,3 +66,21 @@ def test_write_netlist_rejects_an_unknown_netlist(tmp_path):
 def test_cli_sim_rejects_an_unknown_netlist(capsys):
     assert main(["sim", "zvc-compress", "--netlist", "asic"]) == 2
     assert "--netlist must be one of generic, ice40-up5k" in capsys.readouterr().err
+
+
+def test_a_netlist_is_reused_while_its_design_is_the_same(tmp_path, monkeypatch):
+    import dnnhw.synth.netlist as netlist_module
+    first = write_netlist(RegisterSlice(width=8), name="slice", netlist="generic",
+                          build_dir=tmp_path)
+    text = first.read_text()
+
+    def no_yosys(*args, **kwargs):
+        raise AssertionError("Yosys ran again for an unchanged design")
+
+    monkeypatch.setattr(netlist_module, "_run", no_yosys)
+    again = write_netlist(RegisterSlice(width=8), name="slice", netlist="generic",
+                          build_dir=tmp_path)
+    assert again == first and again.read_text() == text
+    with pytest.raises(AssertionError, match="Yosys ran again"):   # a new design does run
+        write_netlist(RegisterSlice(width=16), name="slice", netlist="generic",
+                      build_dir=tmp_path)
