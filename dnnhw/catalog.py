@@ -755,6 +755,10 @@ CORES = (
         docs="docs/fft.md",
         peak_rate=_fft_peak_rate,
         board_job="dnnhw.sim.fft_data:board_job",
+        proofs="dnnhw.formal.fft:fft_properties",
+        # The counting checks run to the latency plus a frame: 28 cycles at n = 8 (195 at
+        # the default n = 64); the stream rule is proved at the defaults too.
+        proof_configs=({"n": 8, "width": 8, "twiddle_width": 8}, {}),
         # The iCE40 netlist: its multipliers are SB_MAC16s, which Yosys models. Yosys has
         # only a blackbox of the ECP5's MULT18X18D; the generic netlist adds 109 s.
         netlist_checks=(NetlistCheck({"n": 16}, ("ice40-up5k",), testcase="random_stalls",

@@ -257,3 +257,20 @@ def test_a_constant_cover_of_zero_is_not_silently_dropped(tmp_path):
     prop = Property("zero", "never", "cover", 3,
                     lambda h: cover(h, Const(0), "constant zero"))
     assert check(lambda: RegisterSlice(width=8), prop, tmp_path).status == "failed"
+
+
+def test_the_fft_flush_bound_is_tight(tmp_path, monkeypatch):
+    # One cycle less than latency - n + 1 and frames-leave finds the trace that needs it:
+    # the bound it proves is the core's, not a slack one that any design would meet.
+    import dnnhw.formal.fft as fft_proofs
+    from dnnhw.rtl.fft import StreamingFFT
+
+    def fft():
+        return StreamingFFT(n=8, width=8, twiddle_width=8)
+
+    exact = fft_proofs.flush_cycles(fft())
+    assert exact == fft().latency - 8 + 1 == 13
+    monkeypatch.setattr(fft_proofs, "flush_cycles", lambda core: exact - 1)
+    prop = next(p for p in fft_proofs.fft_properties(fft()) if p.name == "frames-leave")
+    verdict = check(fft, prop, tmp_path)
+    assert verdict.status == "failed" and verdict.trace is not None
