@@ -156,11 +156,14 @@ class NetlistCheck:
         The cocotb tests to run (``None``: all); gate-level simulation is slower.
     slow : bool
         Only in the slow test tier.
+    config : dict or None
+        Testbench knobs (a shorter run).
     """
     params: dict
     netlists: tuple = ("generic", "ice40-up5k", "ecp5-85f")
     testcase: object = None
     slow: bool = False
+    config: dict = None
 
 
 @dataclass(frozen=True)
@@ -498,6 +501,10 @@ _MORPH_FLOW = (
 
 _CAPACITIES = tuple(1 << b for b in _dgc_spec.CAPACITY_BITS)
 
+_MORPH_ONE_LAYER = {"layers": [
+    {"name": "3x3x3-ragged", "layer": {"C": 3, "F": 3, "H": 5, "W": 5, "K": 3},
+     "mappings": ["energy"]}]}
+
 _DGC_SPARSIFY_PARAMS = (
     Param("capacity", 8192, _CAPACITIES, "gradient elements the state memory holds"),
     Param("grad_width", 16, _dgc_spec.GRAD_WIDTHS, "bits of a gradient element"),
@@ -697,9 +704,9 @@ CORES = (
         # Its stream rules need an invariant of the sequencer that k-induction does not find.
         proofs="dnnhw.formal.properties:bounded_stream_properties",
         # One layer under the optimizer's mapping, both memories (Icarus takes 35 s).
-        cross_sims=(CrossSim({}, config={"layers": [
-            {"name": "3x3x3-ragged", "layer": {"C": 3, "F": 3, "H": 5, "W": 5, "K": 3},
-             "mappings": ["energy"]}]}, testcase="layers", slow=True),),
+        cross_sims=(CrossSim({}, config=_MORPH_ONE_LAYER, testcase="layers", slow=True),),
+        netlist_checks=(NetlistCheck({}, ("ice40-up5k",), testcase="layers",
+                                     config=_MORPH_ONE_LAYER, slow=True),),
     ),
     Core(
         name="dgc-sparsify",
@@ -719,6 +726,10 @@ CORES = (
         benchmark="dgc",
         docs="docs/dgc.md",
         cross_sims=(CrossSim({}, config={"steps": 2}, slow=True),),
+        # The UP5K build: its state in SPRAM, simulated with SB_SPRAM256KA's model (the
+        # EBR path of BlockRam is dgc-aggregate's).
+        netlist_checks=(NetlistCheck(_UP5K_SPARSIFY, ("ice40-up5k",), config={"steps": 2},
+                                     slow=True),),
     ),
     Core(
         name="dgc-aggregate",
@@ -733,6 +744,9 @@ CORES = (
         benchmark="dgc",
         docs="docs/dgc.md",
         cross_sims=(CrossSim({}, config={"steps": 2}, slow=True),),
+        # The iCE40 netlist keeps the sum in EBRs (the generic one would make it
+        # flip-flops: 8 Ki words).
+        netlist_checks=(NetlistCheck({}, ("ice40-up5k",), config={"steps": 2}, slow=True),),
     ),
     Core(
         name="fft",
@@ -787,6 +801,8 @@ CORES = (
         # The 1D build (its Verilator build is the slow tier's; the 2D one runs on Icarus
         # in the default tier).
         cross_sims=(CrossSim({"dims": 1, "n": 64, "taps": 5}, slow=True),),
+        netlist_checks=(NetlistCheck({"dims": 1, "n": 16}, ("ice40-up5k",),
+                                     testcase="random_stalls", slow=True),),
     ),
 )
 

@@ -75,9 +75,11 @@ class BlockRam(wiring.Component):
     -------
     read_addr : In(range(depth)), read_en : In(1)
     read_data : Out(shape)
-        The word at ``read_addr``, the cycle after ``read_en`` (held while it is low).
-        Never read a word in the cycle it is written: the result is undefined in
-        hardware (old in simulation).
+        The word at ``read_addr``, the cycle after ``read_en`` (held while it is low,
+        writes included; with ``huge`` a register of the word width keeps it across
+        writes, since the SPRAM's output may change on a write). Never read a word in
+        the cycle it is written: the result is undefined in hardware (old in
+        simulation).
     write_addr : In(range(depth)), write_data : In(shape), write_en : In(1)
     """
 
@@ -119,5 +121,21 @@ class BlockRam(wiring.Component):
         else:
             m.d.comb += [write.addr.eq(self.write_addr), read.addr.eq(self.read_addr)]
         m.d.comb += [write.data.eq(self.write_data), write.en.eq(self.write_en),
-                     read.en.eq(self.read_en), self.read_data.eq(read.data)]
+                     read.en.eq(self.read_en)]
+        if not self._huge:
+            m.d.comb += self.read_data.eq(read.data)
+            return m
+        # Yosys folds the read register into SB_SPRAM256KA's DATAOUT. Its mapping rule
+        # says a write leaves DATAOUT as it was ("rdwr no_change"), but its cell model
+        # makes it undefined, and TN1314 does not say: the word read is kept here, in the
+        # cycle of the first write after the read, and served until the next read.
+        kept = Signal(self._shape, name="kept")
+        written = Signal(name="written")   # a write since the last read
+        with m.If(self.read_en):
+            m.d.sync += written.eq(0)
+        with m.Elif(self.write_en):
+            m.d.sync += written.eq(1)
+            with m.If(~written):
+                m.d.sync += kept.eq(read.data)
+        m.d.comb += self.read_data.eq(Mux(written, kept, read.data))
         return m
