@@ -116,7 +116,7 @@ def run_testbench(core, params=None, *, sim="verilator", waves=False,
     results = run_verilog(v_path, j_path, core.testbench, sim=sim, waves=waves,
                           build_dir=build_dir, config=config, seed=seed, testcase=testcase,
                           check=check, public_internals=public_internals,
-                          cxx_optimization=None if netlist is None else NETLIST_CXX_OPTIMIZATION)
+                          cxx_optimization=NETLIST_CXX_OPTIMIZATION if netlist else None)
     results.update(core=core.name, params=params, netlist=netlist)
     return results
 

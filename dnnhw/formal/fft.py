@@ -22,7 +22,8 @@ deep. ``clear_overflow`` is free every cycle.
 
 from amaranth.hdl import Assert, Signal
 
-from .properties import Property, consecutive, cover, no_stall_longer_than, stream_properties
+from .properties import (Property, consecutive, cover, no_stall_longer_than,
+                         stream_properties)
 
 
 __all__ = ["fft_properties", "flush_cycles"]
@@ -50,8 +51,9 @@ def _counts(harness, fft, bits):
 def fft_properties(fft):
     n = fft.n
     log2_n = n.bit_length() - 1
-    # A frame in and out again (28 cycles at n = 8). Two frames (36) took 6 minutes a
-    # check: each BMC step from 24 on costs several times the one before.
+    # A frame in and out again (28 cycles at n = 8: 8 to 16 s a check). Two frames (36)
+    # took 12 to 15 minutes on a loaded machine: each step from 24 on costs several times
+    # the one before.
     depth = fft.latency + n
     bits = (depth + 1).bit_length() + 1
     flush = flush_cycles(fft)

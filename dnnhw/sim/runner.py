@@ -219,8 +219,9 @@ def _environment(sim, extra, make=None):
         os.environ.pop("PYTEST_CURRENT_TEST", None)
         if sim == "verilator":
             os.environ.update(verilator_paths())
-            os.environ["MAKEFLAGS"] = _with_make_overrides(
-                os.environ.get("MAKEFLAGS", ""), {**_verilator_make_overrides(), **(make or {})})
+            overrides = {**_verilator_make_overrides(), **(make or {})}
+            os.environ["MAKEFLAGS"] = _with_make_overrides(os.environ.get("MAKEFLAGS", ""),
+                                                           overrides)
         os.environ.update(extra)
         yield
     finally:
