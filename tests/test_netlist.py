@@ -10,7 +10,7 @@ from dnnhw.cli import main
 from dnnhw.flow.tasks import run_testbench
 from dnnhw.synth.netlist import NETLISTS, cell_models, write_netlist
 
-from passthrough_core import RegisterSlice
+from passthrough_core import CATALOG, RegisterSlice
 
 
 def _cases():
@@ -70,17 +70,18 @@ def test_cli_sim_rejects_an_unknown_netlist(capsys):
 
 def test_a_netlist_is_reused_while_its_design_is_the_same(tmp_path, monkeypatch):
     import dnnhw.synth.netlist as netlist_module
-    first = write_netlist(RegisterSlice(width=8), name="slice", netlist="generic",
-                          build_dir=tmp_path)
+    from dnnhw.flow.tasks import _design_in
+    slice_row = CATALOG[0]
+    first, _ = _design_in(tmp_path / "a", slice_row, {"width": 8}, "generic")
     text = first.read_text()
 
     def no_yosys(*args, **kwargs):
         raise AssertionError("Yosys ran again for an unchanged design")
 
-    monkeypatch.setattr(netlist_module, "_run", no_yosys)
-    again = write_netlist(RegisterSlice(width=8), name="slice", netlist="generic",
-                          build_dir=tmp_path)
+    monkeypatch.setattr(netlist_module, "write_netlist", no_yosys)
+    again, _ = _design_in(tmp_path / "a", slice_row, {"width": 8}, "generic")
     assert again == first and again.read_text() == text
     with pytest.raises(AssertionError, match="Yosys ran again"):   # a new design does run
-        write_netlist(RegisterSlice(width=16), name="slice", netlist="generic",
-                      build_dir=tmp_path)
+        _design_in(tmp_path / "a", slice_row, {"width": 16}, "generic")
+    with pytest.raises(AssertionError, match="Yosys ran again"):   # so does a new netlist
+        _design_in(tmp_path / "a", slice_row, {"width": 8}, "ice40-up5k")

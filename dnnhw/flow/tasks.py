@@ -57,22 +57,38 @@ def design_digest(core, params):
     return hashlib.sha256(text).hexdigest(), len(text)
 
 
+def _made_once(stamp, key, make):
+    """The files ``make()`` returns (a sequence of paths), or those it returned before
+    for the same ``key``, recorded in ``stamp``, while they all exist."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        old = json.loads(stamp.read_text())
+        paths = [Path(p) for p in old["paths"]]
+        if old["key"] == key and all(p.is_file() for p in paths):
+            return paths
+    paths = [Path(p).resolve() for p in make()]
+    stamp.write_text(json.dumps({"key": key, "paths": [str(p) for p in paths]}, indent=1)
+                     + "\n")
+    return paths
+
+
 def _generate_once(core, params, out_dir):
     """Generate Verilog and sidecar unless ``out_dir`` holds them for the same design key
     (conversion of the big cores takes seconds)."""
     from ..generate import generate
-    key = design_key(core, params)
-    stamp = out_dir / _GEN_STAMP
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        old = json.loads(stamp.read_text())
-        v_path, j_path = Path(old["verilog"]), Path(old["sidecar"])
-        if old["key"] == key and v_path.is_file() and j_path.is_file():
-            return v_path, j_path
-    v_path, j_path, _ = generate(core, params, out_dir)
-    v_path, j_path = Path(v_path).resolve(), Path(j_path).resolve()
-    stamp.write_text(json.dumps({"key": key, "verilog": str(v_path),
-                                 "sidecar": str(j_path)}, indent=1) + "\n")
-    return v_path, j_path
+    return _made_once(out_dir / _GEN_STAMP, design_key(core, params),
+                      lambda: generate(core, params, out_dir)[:2])
+
+
+def _netlist_once(core, params, netlist, out_dir):
+    """Write ``netlist`` of ``core`` at ``params`` into ``out_dir`` unless it holds one for
+    the same design, netlist writer and tools (synthesis takes up to minutes)."""
+    from ..synth.netlist import write_netlist
+    key = digest({"design": design_key(core, params), "netlist": netlist,
+                  "writer": sources_digest("dnnhw.synth.netlist"), "tools": tool_versions()})
+    (path,) = _made_once(out_dir / f"{netlist}.stamp.json", key, lambda: [write_netlist(
+        core.build(params), name=core.module_name(params), netlist=netlist,
+        build_dir=out_dir)])
+    return path
 
 
 #: The C++ optimization of a netlist's Verilator build: a flattened netlist is megabytes
@@ -88,9 +104,7 @@ def _design_in(build_dir, core, params, netlist=None):
     with FileLock(str(build_dir / ".generate.lock")):
         v_path, j_path = _generate_once(core, params, build_dir)
         if netlist is not None:
-            from ..synth.netlist import write_netlist
-            v_path = write_netlist(core.build(params), name=core.module_name(params),
-                                   netlist=netlist, build_dir=build_dir / "netlist")
+            v_path = _netlist_once(core, params, netlist, build_dir / "netlist")
     return v_path, j_path
 
 

@@ -49,8 +49,7 @@ def _counts(harness, fft, bits):
 
 
 def fft_properties(fft):
-    n = fft.n
-    log2_n = n.bit_length() - 1
+    n, log2_n = fft.n, fft.stages
     # A frame in and out again (28 cycles at n = 8: 8 to 16 s a check). Two frames (36)
     # took 12 to 15 minutes on a loaded machine: each step from 24 on costs several times
     # the one before.

