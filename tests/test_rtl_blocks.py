@@ -6,11 +6,13 @@ The expected values come from plain Python on the same random vectors, not from 
 import random
 
 import pytest
+from amaranth.hdl import EnableInserter, Module, Signal
 from amaranth.sim import Simulator
 
 from dnnhw.rtl.prefix_sum import PrefixCount
 from dnnhw.rtl.compactor import BubbleCollapser
 from dnnhw.rtl.expander import BubbleExpander
+from dnnhw.rtl._pipeline import delay_memory
 
 
 def _vectors(lanes, count, seed):
@@ -119,6 +121,42 @@ def test_bubble_expander(lanes, width, registered):
         source = iter(packed)
         expected = [next(source) if (mask >> j) & 1 else 0 for j in range(lanes)]
         assert elements == expected, f"mask={mask:#x}"
+
+
+@pytest.mark.parametrize("cycles", [1, 2, 3, 6, 10])
+def test_delay_memory_holds_its_words_through_stalls(cycles):
+    """Under a random enable, the output after an enabled cycle's edge is the input taken
+    ``cycles - 1`` enabled cycles before that one (as a chain of ``cycles`` registers
+    gives), and a stalled cycle changes nothing."""
+    inner = Module()
+    value = Signal(12)
+    out = delay_memory(inner, value, cycles, "delay")
+    enable = Signal()
+    top = Module()
+    top.submodules.inner = EnableInserter(enable)(inner)
+    rng = random.Random(cycles)
+    plan = [(rng.random() < 0.6, rng.getrandbits(12)) for _ in range(300)]
+    taken, seen = [], []
+
+    async def bench(ctx):
+        for on, word in plan:
+            ctx.set(enable, on)
+            ctx.set(value, word)
+            before = ctx.get(out)
+            await ctx.tick()
+            if on:
+                taken.append(word)
+                if len(taken) >= cycles:
+                    seen.append((ctx.get(out), taken[-cycles]))
+            else:
+                assert ctx.get(out) == before, "a stalled cycle moved the output"
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(seen) > 100
+    assert all(got == want for got, want in seen), seen
 
 
 @pytest.mark.parametrize("cls,kwargs,message", [

@@ -1,7 +1,8 @@
 """Pipeline helpers shared by the rtl components."""
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.utils import ceil_log2
 
 from ._checks import check_bool, check_int
@@ -53,6 +54,35 @@ def delay_line(m, value, cycles, name, *, reset=False):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def delay_memory(m, value, cycles, name):
+    """``value`` delayed ``cycles`` cycles in ``m.d.sync`` (under any enable on ``m``), in a
+    memory of ``cycles`` words instead of ``cycles`` registers.
+
+    For wide data that only waits beside a pipeline: a register that no logic feeds takes a
+    logic cell of its own on the iCE40, and a memory (block RAM there, LUT RAM on the ECP5)
+    does not. The word written at enabled cycle ``t`` is read at ``t + cycles - 1`` into the
+    read port's register, which is the output; a read never meets the write to its own word
+    when ``cycles >= 2``. Shorter delays are registers. Data only: the words hold no reset
+    value.
+    """
+    if cycles < 2:
+        return delay_line(m, value, cycles, name)
+    width = len(value.as_value()) if hasattr(value, "as_value") else len(value)
+    memory = Memory(shape=width, depth=cycles, init=[])
+    m.submodules[name] = memory
+    write = memory.write_port()
+    read = memory.read_port()
+    write_at = Signal(range(cycles), name=f"{name}_write_at")
+    read_at = Signal(range(cycles), init=1, name=f"{name}_read_at")
+    m.d.comb += [write.addr.eq(write_at), write.data.eq(value), write.en.eq(1),
+                 read.addr.eq(read_at)]
+    m.d.sync += [write_at.eq(Mux(write_at == cycles - 1, 0, write_at + 1)),
+                 read_at.eq(Mux(read_at == cycles - 1, 0, read_at + 1))]
+    out = Signal.like(value, name=f"{name}_out", reset_less=True)
+    m.d.comb += out.eq(read.data)
+    return out
 
 
 def network_stage(m, values, shape, name, *, registered):

@@ -3,7 +3,7 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._pipeline import LaneNetwork, delay_line, network_stage
+from ._pipeline import LaneNetwork, delay_line, delay_memory, network_stage
 
 from .prefix_sum import PrefixCount
 from .compactor import BubbleCollapser
@@ -77,9 +77,10 @@ class BubbleExpander(LaneNetwork):
         in_use = Signal(n)
         for i in range(n):
             m.d.comb += in_use[i].eq(i < nonzeros)
-        packed_p = delay_line(m, self.packed, prefix.latency, "packed")
         in_use_c = delay_line(m, in_use, collapser.latency, "in_use")
-        packed_c = delay_line(m, packed_p, collapser.latency, "packed_c")
+        # The data waits for its shift amounts: in a memory, not 2 log2(n) registers a bit.
+        packed_c = delay_memory(m, self.packed, prefix.latency + collapser.latency,
+                                "packed_delay")
 
         lane_layout = data.StructLayout({"value": unsigned(w),
                                          "up": unsigned(collapser.shift_bits)})
