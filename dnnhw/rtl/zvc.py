@@ -445,8 +445,11 @@ class ZVCDecompressor(_ZVCComponent):
 
     Compressed words are written whole into four word registers (a circular buffer of
     ``4N`` slots; the write pointer stays word-aligned because every frame starts on a new
-    word). Each cycle the head window's mask is read at the head pointer, its length
-    ``M + popcount(mask)`` advances the pointer, and the mask and the following N slots
+    word). Each cycle the head window's length ``M + popcount(mask)`` advances the head
+    pointer; the popcount of every slot is taken as its word is written, and the frame ends
+    wait in a small queue of their own, so the head loop is a select of stored counts, an
+    adder and a compare with the oldest frame end (no popcount and no scan of the words for
+    ``last``). The mask and the following N slots
     enter a pipeline that expands the packed non-zeros back to their lanes (prefix count,
     collapse of the shift amounts, MSB-first expansion network). A window leaves every
     cycle whenever the buffer holds it and the output keeps up, so the output rate is
@@ -518,14 +521,11 @@ class ZVCDecompressor(_ZVCComponent):
 
         # --- word buffer --------------------------------------------------------------
         buffer = [Signal(n * w, name=f"word{k}", reset_less=True) for k in range(words)]
-        word_last = Signal(words)
-        word_length = [Signal(range(n + 1), name=f"word{k}_length") for k in range(words)]
         # Pointers count one lap further than the ring (words mod 8, slots mod 8N), so a
         # full ring (4 words held) is told from an empty one.
         tail = Signal(3)                    # next word to write; register tail[:2]
         head = Signal(log_n + 3)            # slot of the head window's mask
         head_word = head[log_n:]
-        head_offset = head[:log_n]
         held = Signal(range(slots + 1))     # slots from head to tail
         words_held = Signal(range(words + 1))
         m.d.comb += [
@@ -546,7 +546,12 @@ class ZVCDecompressor(_ZVCComponent):
         word_bad = Signal()                 # this word is malformed by itself
         frame_bad = Signal()                # ... or an earlier word of its frame was
         in_frame_bad = Signal()             # a malformed word in the input frame so far
-        word_frame_bad = Signal(words)      # per last word: its frame had a bad word
+        # Each slot's mask count, found as its word is taken, so that the head loop selects
+        # a window's length instead of counting its mask: the popcount of the slot's
+        # first min(N, W) bits (the bits a mask slot may hold).
+        count_bits = min(n, w)
+        slot_count = [[Signal(range(count_bits + 1), name=f"word{k}_count{s}")
+                       for s in range(n)] for k in range(words)]
         m.d.comb += [
             accepted.eq(self.i.valid & self.i.ready),
             in_use.eq(Cat(~last_in | (length_in > s) for s in range(n))),
@@ -559,15 +564,33 @@ class ZVCDecompressor(_ZVCComponent):
                             length_in != n)),
             frame_bad.eq(in_frame_bad | word_bad),
         ]
+        # Counted on the raw slots and zeroed past the valid ones, so that the popcounts
+        # do not wait for the length compare.
+        counts_in = [Signal(range(count_bits + 1), name=f"count_in{s}") for s in range(n)]
+        for s in range(n):
+            m.d.comb += counts_in[s].eq(
+                Mux(in_use[s], popcount_tree(self.i.payload.data[s][:count_bits]), 0))
         with m.If(accepted):
             with m.Switch(tail[:2]):
                 for k in range(words):
                     with m.Case(k):
-                        m.d.sync += [buffer[k].eq(cleaned),
-                                     word_length[k].eq(valid_length),
-                                     word_last[k].eq(last_in),
-                                     word_frame_bad[k].eq(frame_bad)]
+                        m.d.sync += buffer[k].eq(cleaned)
+                        m.d.sync += (slot_count[k][s].eq(counts_in[s]) for s in range(n))
             m.d.sync += [tail.eq(tail + 1), in_frame_bad.eq(~last_in & frame_bad)]
+
+        # Frame ends, oldest first: a last word's pointer, its end (the slot pointer past
+        # its valid slots) and whether its frame had a bad word. The head's frame ends at the oldest
+        # entry, so the head loop reads a register instead of scanning the words for
+        # `last`. Each entry belongs to a last word in the buffer: at most `words`.
+        end_layout = data.StructLayout({"word": 3, "slot": log_n + 3, "bad": 1})
+        ends = Array(Signal(end_layout, name=f"end{k}") for k in range(words))
+        ends_tail = Signal(3)
+        ends_head = Signal(3)
+        with m.If(accepted & last_in):
+            m.d.sync += [ends[ends_tail[:2]].slot.eq(Cat(Const(0, log_n), tail) + valid_length),
+                         ends[ends_tail[:2]].word.eq(tail),
+                         ends[ends_tail[:2]].bad.eq(frame_bad),
+                         ends_tail.eq(ends_tail + 1)]
 
         # --- head window --------------------------------------------------------------
         ring = Cat(*buffer)
@@ -575,24 +598,24 @@ class ZVCDecompressor(_ZVCComponent):
         m.d.comb += window.eq(Cat(ring, ring).bit_select(head[:log_n + 2] * w, (ms + n) * w))
         mask = Signal(n)
         m.d.comb += mask.eq(window[:n])
+        # The mask's slots are the ms slots from the head, each counted as it was taken.
+        counts = [count for word in slot_count for count in word]
+        ring_slot = head[:log_n + 2]
         nonzeros = Signal(range(n + 1))
-        m.d.comb += nonzeros.eq(popcount_tree(mask))
+        m.d.comb += nonzeros.eq(sum(_select(counts[j:] + counts[:j], ring_slot)
+                                    for j in range(ms)))
         length = Signal(range(n + ms + 1))
         m.d.comb += length.eq(ms + nonzeros)
 
-        # The current frame ends in the first word at or after the head word that has
-        # `last` set; only words between head and tail count.
+        # The current frame ends at the oldest frame end in the buffer, if there is one.
         end_known = Signal()
-        end_word = Signal(3)                # word (pointer value) holding the frame's end
+        frame_end = Signal(end_layout)
         to_end = Signal(range(slots + 1))   # slots from head to the frame's end
-        for k in reversed(range(words)):    # reversed: the nearest word wins
-            index = (head_word + k)[:3]
-            with m.If((k < words_held) & word_last.bit_select(index[:2], 1)):
-                m.d.comb += [
-                    end_known.eq(1),
-                    end_word.eq(index),
-                    to_end.eq(k * n + Array(word_length)[index[:2]] - head_offset),
-                ]
+        m.d.comb += [
+            end_known.eq(ends_head != ends_tail),
+            frame_end.eq(_select([ends[k] for k in range(words)], ends_head[:2])),
+            to_end.eq((frame_end.slot - head)[:log_n + 3]),
+        ]
         # The window carries `last` when the frame's valid slots end in it (step 3): the
         # end is then in a word the window occupies, which is in the buffer.
         is_last = Signal()
@@ -611,7 +634,8 @@ class ZVCDecompressor(_ZVCComponent):
         m.d.comb += pop.eq(ready_window & advance)
         with m.If(pop):
             with m.If(is_last):
-                m.d.sync += head.eq(Cat(Const(0, log_n), end_word + 1))
+                m.d.sync += [head.eq(Cat(Const(0, log_n), frame_end.word + 1)),
+                             ends_head.eq(ends_head + 1)]
             with m.Else():
                 m.d.sync += head.eq(head + length)
         # The frame's verdict, on its last window: a bad window so far, this one, or a bad
@@ -619,7 +643,7 @@ class ZVCDecompressor(_ZVCComponent):
         out_frame_bad = Signal()
         window_bad = Signal()
         m.d.comb += window_bad.eq(is_last & (out_frame_bad | malformed
-                                             | word_frame_bad.bit_select(end_word[:2], 1)))
+                                             | frame_end.bad))
         with m.If(pop):
             m.d.sync += out_frame_bad.eq(~is_last & (out_frame_bad | malformed))
 
