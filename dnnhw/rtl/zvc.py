@@ -653,18 +653,25 @@ class ZVCDecompressor(_ZVCComponent):
         packed0 = Signal(n * w, reset_less=True)
         last0 = Signal(reset_less=True)
         bad0 = Signal(reset_less=True)
-        # A truncated final window keeps only the slots before the frame's end.
+        # A truncated final window keeps only the slots before the frame's end. The slots
+        # are cleared a stage later, so that the frame-end compare ends in n registers
+        # instead of fanning out to every bit of the window.
         present = Signal(n)
+        present0 = Signal(n, reset_less=True)
         m.d.comb += present.eq(Cat(~end_known | (ms + s < to_end) for s in range(n)))
         pipe.d.sync += [
             valid0.eq(pop),
             mask0.eq(mask),
-            packed0.eq(window[ms * w:] & Cat(present[s].replicate(w) for s in range(n))),
+            packed0.eq(window[ms * w:]),
+            present0.eq(present),
             last0.eq(is_last),
             bad0.eq(window_bad),
         ]
         pipe.submodules.expander = expander = BubbleExpander(lanes=n, width=w, registered=True)
-        pipe.d.comb += [expander.packed.eq(packed0), expander.mask.eq(mask0)]
+        pipe.d.comb += [
+            expander.packed.eq(packed0 & Cat(present0[s].replicate(w) for s in range(n))),
+            expander.mask.eq(mask0),
+        ]
         delay = expander.latency
         valid = delay_line(pipe, valid0, delay, "valid", reset=True)
         last = delay_line(pipe, last0, delay, "last")
