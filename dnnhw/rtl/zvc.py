@@ -526,10 +526,8 @@ class ZVCDecompressor(_ZVCComponent):
         tail = Signal(3)                    # next word to write; register tail[:2]
         head = Signal(log_n + 3)            # slot of the head window's mask
         head_word = head[log_n:]
-        held = Signal(range(slots + 1))     # slots from head to tail
         words_held = Signal(range(words + 1))
         m.d.comb += [
-            held.eq((Cat(Const(0, log_n), tail) - head)[:log_n + 3]),
             words_held.eq((tail - head_word)[:3]),
             # A word register is free once the head has left it.
             self.i.ready.eq(words_held != words),
@@ -546,8 +544,7 @@ class ZVCDecompressor(_ZVCComponent):
         word_bad = Signal()                 # this word is malformed by itself
         frame_bad = Signal()                # ... or an earlier word of its frame was
         in_frame_bad = Signal()             # a malformed word in the input frame so far
-        # Each slot's mask count, found as its word is taken, so that the head loop selects
-        # a window's length instead of counting its mask: the popcount of the slot's
+        # Each slot's mask count, found as its word is taken: the popcount of the slot's
         # first min(N, W) bits (the bits a mask slot may hold).
         count_bits = min(n, w)
         slot_count = [[Signal(range(count_bits + 1), name=f"word{k}_count{s}")
@@ -570,12 +567,32 @@ class ZVCDecompressor(_ZVCComponent):
         for s in range(n):
             m.d.comb += counts_in[s].eq(
                 Mux(in_use[s], popcount_tree(self.i.payload.data[s][:count_bits]), 0))
+        # Where the next window would start if one started at ring slot j: j + M plus the
+        # counts of its M mask slots (below 8N, so no wrap). The head loop selects its next
+        # head from this table instead of adding a selected count, so that the loop is one
+        # select. An entry changes with the counts it sums: those of its own word and, for
+        # the last M - 1 slots of a word, the first of the next word's; both are rewritten
+        # when either word is taken, so every entry always sums the counts held.
+        next_start = [[Signal(log_n + 3, name=f"word{k}_next{s}", init=k * n + s + ms)
+                       for s in range(n)] for k in range(words)]
+
+        def start_after(k, s, counts):
+            return (k * n + s + ms + sum(counts))[:log_n + 3]
+
         with m.If(accepted):
             with m.Switch(tail[:2]):
                 for k in range(words):
+                    following, previous = (k + 1) % words, (k - 1) % words
                     with m.Case(k):
                         m.d.sync += buffer[k].eq(cleaned)
-                        m.d.sync += (slot_count[k][s].eq(counts_in[s]) for s in range(n))
+                        if ms > 1:      # kept for the entries that cross into a word
+                            m.d.sync += (slot_count[k][s].eq(counts_in[s]) for s in range(n))
+                        m.d.sync += (next_start[k][s].eq(start_after(k, s, [
+                            counts_in[s + i] if s + i < n else slot_count[following][s + i - n]
+                            for i in range(ms)])) for s in range(n))
+                        m.d.sync += (next_start[previous][s].eq(start_after(previous, s, [
+                            slot_count[previous][s + i] if s + i < n else counts_in[s + i - n]
+                            for i in range(ms)])) for s in range(n - ms + 1, n))
             m.d.sync += [tail.eq(tail + 1), in_frame_bad.eq(~last_in & frame_bad)]
 
         # Frame ends, oldest first: a last word's pointer, its end (the slot pointer past
@@ -598,14 +615,11 @@ class ZVCDecompressor(_ZVCComponent):
         m.d.comb += window.eq(Cat(ring, ring).bit_select(head[:log_n + 2] * w, (ms + n) * w))
         mask = Signal(n)
         m.d.comb += mask.eq(window[:n])
-        # The mask's slots are the ms slots from the head, each counted as it was taken.
-        counts = [count for word in slot_count for count in word]
-        ring_slot = head[:log_n + 2]
-        nonzeros = Signal(range(n + 1))
-        m.d.comb += nonzeros.eq(sum(_select(counts[j:] + counts[:j], ring_slot)
-                                    for j in range(ms)))
-        length = Signal(range(n + ms + 1))
-        m.d.comb += length.eq(ms + nonzeros)
+        # The next window starts where the table says, a lap further if the table's entry
+        # passed the ring's end (its bit 4N).
+        start = _select([entry for word in next_start for entry in word], head[:log_n + 2])
+        head_next = Signal(log_n + 3)
+        m.d.comb += head_next.eq(Cat(start[:log_n + 2], start[log_n + 2] ^ head[log_n + 2]))
 
         # The current frame ends at the oldest frame end in the buffer, if there is one.
         end_known = Signal()
@@ -617,16 +631,26 @@ class ZVCDecompressor(_ZVCComponent):
             to_end.eq((frame_end.slot - head)[:log_n + 3]),
         ]
         # The window carries `last` when the frame's valid slots end in it (step 3): the
-        # end is then in a word the window occupies, which is in the buffer.
+        # end is then in a word the window occupies, which is in the buffer. The frame's
+        # end is 1 to 4N slots ahead of the head and the window M to M + N long, so
+        # head_next - end (mod 8N) is below 4N exactly when the end is within the window.
         is_last = Signal()
         malformed = Signal()                # truncated mask or window, or high mask bits
         mask_high = (window[n:ms * w] != 0) if ms * w > n else Const(0)
         m.d.comb += [
-            is_last.eq(end_known & (to_end <= length)),
-            malformed.eq((is_last & (to_end != length)) | mask_high),
+            is_last.eq(end_known & ~(head_next - frame_end.slot)[log_n + 2]),
+            malformed.eq((is_last & (head_next != frame_end.slot)) | mask_high),
         ]
+        # Without a known end the whole window must be held: its next start no further
+        # than the tail. The tail is word-aligned, so that is a compare of words: the
+        # start's word 1 to 4 words behind the tail's, or level with it at slot 0.
+        words_behind = Signal(3)
         ready_window = Signal()
-        m.d.comb += ready_window.eq(end_known | ((held >= ms) & (held >= length)))
+        m.d.comb += [
+            words_behind.eq(tail - head_next[log_n:]),
+            ready_window.eq(end_known | Mux(head_next[:log_n] == 0, words_behind <= words,
+                                            (words_behind >= 1) & (words_behind <= words))),
+        ]
 
         # --- expansion pipeline, stalls as one on `advance` -----------------------------
         advance = Signal()
@@ -637,7 +661,7 @@ class ZVCDecompressor(_ZVCComponent):
                 m.d.sync += [head.eq(Cat(Const(0, log_n), frame_end.word + 1)),
                              ends_head.eq(ends_head + 1)]
             with m.Else():
-                m.d.sync += head.eq(head + length)
+                m.d.sync += head.eq(head_next)
         # The frame's verdict, on its last window: a bad window so far, this one, or a bad
         # word (kept with the frame's last word).
         out_frame_bad = Signal()
