@@ -576,8 +576,11 @@ class ZVCDecompressor(_ZVCComponent):
         next_start = [[Signal(log_n + 3, name=f"word{k}_next{s}", init=k * n + s + ms)
                        for s in range(n)] for k in range(words)]
 
-        def start_after(k, s, counts):
-            return (k * n + s + ms + sum(counts))[:log_n + 3]
+        def start_after(k, s, counts, next_counts):
+            # Slot s of word k with `counts` its word's and `next_counts` the next word's.
+            mask_counts = (counts[s + i] if s + i < n else next_counts[s + i - n]
+                           for i in range(ms))
+            return (k * n + s + ms + sum(mask_counts))[:log_n + 3]
 
         with m.If(accepted):
             with m.Switch(tail[:2]):
@@ -587,12 +590,12 @@ class ZVCDecompressor(_ZVCComponent):
                         m.d.sync += buffer[k].eq(cleaned)
                         if ms > 1:      # kept for the entries that cross into a word
                             m.d.sync += (slot_count[k][s].eq(counts_in[s]) for s in range(n))
-                        m.d.sync += (next_start[k][s].eq(start_after(k, s, [
-                            counts_in[s + i] if s + i < n else slot_count[following][s + i - n]
-                            for i in range(ms)])) for s in range(n))
-                        m.d.sync += (next_start[previous][s].eq(start_after(previous, s, [
-                            slot_count[previous][s + i] if s + i < n else counts_in[s + i - n]
-                            for i in range(ms)])) for s in range(n - ms + 1, n))
+                        m.d.sync += (next_start[k][s].eq(
+                            start_after(k, s, counts_in, slot_count[following]))
+                            for s in range(n))
+                        m.d.sync += (next_start[previous][s].eq(
+                            start_after(previous, s, slot_count[previous], counts_in))
+                            for s in range(n - ms + 1, n))
             m.d.sync += [tail.eq(tail + 1), in_frame_bad.eq(~last_in & frame_bad)]
 
         # Frame ends, oldest first: a last word's pointer, its end (the slot pointer past
@@ -643,13 +646,14 @@ class ZVCDecompressor(_ZVCComponent):
         ]
         # Without a known end the whole window must be held: its next start no further
         # than the tail. The tail is word-aligned, so that is a compare of words: the
-        # start's word 1 to 4 words behind the tail's, or level with it at slot 0.
+        # start's word at most 4 words behind the tail's, and not level with it unless
+        # the start is the word's slot 0.
         words_behind = Signal(3)
         ready_window = Signal()
         m.d.comb += [
             words_behind.eq(tail - head_next[log_n:]),
-            ready_window.eq(end_known | Mux(head_next[:log_n] == 0, words_behind <= words,
-                                            (words_behind >= 1) & (words_behind <= words))),
+            ready_window.eq(end_known | ((words_behind <= words)
+                                         & ((words_behind != 0) | (head_next[:log_n] == 0)))),
         ]
 
         # --- expansion pipeline, stalls as one on `advance` -----------------------------
