@@ -36,9 +36,10 @@ columns of their steps, and at least one step (an all-zero pallet still costs a 
 
 Pipeline (one enable, held off only while the output's two-entry buffer, a
 :class:`~dnnhw.rtl.skid_buffer.SkidBuffer`, is full): input join, delta and magnitude (E),
-term encoding (T, term-serial modes only), step (S), per-lane shift and adder tree (P),
-accumulate (Q), result (R), then the back-end into the output buffer; the bit-parallel
-mode has a multiplier register (M) between P and Q instead of T. The multi-step modes'
+term encoding (T, term-serial modes only), step (S), the step registered (P), the PEs'
+products or per-lane shifts and the first half of their adder trees (M: partial sums of
+:attr:`~DiffyTile.lane_group` lanes), the rest of the trees (Q), first-stage shift and
+accumulate (R), then the back-end into the output buffer. The multi-step modes'
 S has two banks: the next pallet waits in the idle one and steps in the cycle after the
 current one empties, so pallets follow each other without a bubble, and the step decision
 drives a bank select, not the load of every S register. With inputs always valid and the
@@ -113,17 +114,17 @@ class DiffyTile(wiring.Component):
     """
 
     #: Cycles from a pallet's input transfer to its group's output transfer when the
-    #: group is that one single-step pallet, in ``stripes``: E, S, P, Q, R, output buffer.
-    #: The other modes have one stage more (see :meth:`latency_of`).
-    LATENCY = 6
+    #: group is that one single-step pallet, in ``stripes`` and ``bitparallel``: E, S, P,
+    #: M, Q, R, output buffer. The term-serial modes have one stage more (see
+    #: :meth:`latency_of`).
+    LATENCY = 7
 
     @classmethod
     def latency_of(cls, mode):
         """The latency of a tile in ``mode``: :attr:`LATENCY`, plus one for the term
         encoding stage T of ``diffy`` and ``pragmatic`` (delta, magnitude, NAF and the
-        choice of encoding do not fit one cycle) and for the bit-parallel mode's
-        multiplier register M (nor do a multiplier and an adder tree)."""
-        return cls.LATENCY + (mode != "stripes")
+        choice of encoding do not fit one cycle)."""
+        return cls.LATENCY + (mode in spec.TERM_SERIAL_MODES)
 
     def __init__(self, *, lanes=4, filters=4, windows=4, width=16, shifter_bits=2,
                  mode="diffy", encoding="best", max_products=4608):
@@ -227,6 +228,16 @@ class DiffyTile(wiring.Component):
     @property
     def latency(self):
         return self.latency_of(self._mode)
+
+    @property
+    def lane_group(self):
+        """Lanes summed into one partial sum in M: 1 in ``bitparallel`` (M holds the
+        products), else about the square root of ``lanes`` (a power of two), which puts
+        the shift, the inversion and about half the adder levels before M and the rest
+        after it."""
+        if self._mode == "bitparallel":
+            return 1
+        return 1 << (ceil_log2(self._lanes) // 2)
 
     @property
     def throughput(self):
@@ -489,54 +500,58 @@ class DiffyTile(wiring.Component):
                                     p_negate[c][l].eq(negate[c][l] & take[c][l]),
                                     p_shift[c][l].eq(shift[c][l])]
 
-        # --- M (bit-parallel only): the products, registered -------------------------------
-        # A multiplier and the adder tree behind it do not fit one cycle; the term-serial
-        # modes' shifters do, so only this mode pays the cycle.
-        if mode == "bitparallel":
-            m_products = [[[Signal(signed(2 * width), name=f"m_product_{f}_{c}_{l}")
-                            for l in range(L)] for c in range(W)] for f in range(F)]
-            for f in range(F):
-                for c in range(W):
-                    for l in range(L):
-                        core.d.sync += m_products[f][c][l].eq(
-                            p_weights[f * L + l] * p_value[c][l])
-            m_valid, m_restart, m_final = Signal(), Signal(), Signal()
-            m_raw = Signal(W)
-            core.d.sync += [m_valid.eq(p_valid), m_restart.eq(p_restart),
-                            m_final.eq(p_final), m_raw.eq(p_raw)]
-            p_valid, p_restart, p_final, p_raw = m_valid, m_restart, m_final, m_raw
+        # --- M: the PE's halfway register --------------------------------------------------
+        # A PE's products and the adder tree behind them do not fit one cycle: M holds the
+        # bit-parallel mode's products, and in the shift modes the sums of groups of
+        # `lane_group` lanes' shifted weights (with each group's negated-lane count), so
+        # that Q sums L / lane_group partials instead of L + 1 terms.
+        m_valid, m_restart, m_final = Signal(), Signal(), Signal()
+        m_raw = Signal(W)
+        m_base = [Signal.like(base[c], name=f"m_base_{c}") for c in range(W)]
+        core.d.sync += [m_valid.eq(p_valid), m_restart.eq(p_restart),
+                        m_final.eq(p_final), m_raw.eq(p_raw)]
+        core.d.sync += [m_base[c].eq(p_base[c]) for c in range(W)]
+        group = self.lane_group
+        m_partials = [[[] for _ in range(W)] for _ in range(F)]
+        for f in range(F):
+            for c in range(W):
+                for first in range(0, L, group):
+                    lanes = range(first, min(first + group, L))
+                    if mode == "bitparallel":
+                        assert group == 1
+                        partial = p_weights[f * L + first] * p_value[c][first]
+                    else:
+                        terms = []
+                        for l in lanes:
+                            # -x = ~x + 1: invert the negated lanes here and add their
+                            # count once in the tree, instead of a negating adder per lane.
+                            shifted = Mux(p_take[c][l], p_weights[f * L + l] << p_shift[c][l], 0)
+                            term = Signal(signed(width + span), name=f"term_{f}_{c}_{l}")
+                            m.d.comb += term.eq(Mux(p_negate[c][l], ~shifted, shifted))
+                            terms.append(term)
+                        terms.append(popcount_tree(Cat(p_negate[c][l] for l in lanes)))
+                        partial = adder_tree(terms)
+                    registered = Signal(partial.shape(), name=f"m_partial_{f}_{c}_{first}")
+                    core.d.sync += registered.eq(partial)
+                    m_partials[f][c].append(registered)
 
-        # --- Q: per-lane shift (or the products') adder tree of every PE --------------------
+        # --- Q: the rest of every PE's adder tree ---------------------------------------------
         q_valid = Signal()
         q_restart = Signal()
         q_final = Signal()
         q_raw = Signal(W)
         q_base = [Signal.like(base[c], name=f"q_base_{c}") for c in range(W)]
         core.d.sync += [
-            q_valid.eq(p_valid),
-            q_restart.eq(p_restart),
-            q_final.eq(p_final),
-            q_raw.eq(p_raw),
+            q_valid.eq(m_valid),
+            q_restart.eq(m_restart),
+            q_final.eq(m_final),
+            q_raw.eq(m_raw),
         ]
-        core.d.sync += [q_base[c].eq(p_base[c]) for c in range(W)]
+        core.d.sync += [q_base[c].eq(m_base[c]) for c in range(W)]
         q_sum = [[None] * W for _ in range(F)]
         for f in range(F):
             for c in range(W):
-                products = []
-                for l in range(L):
-                    weight = p_weights[f * L + l]
-                    if mode == "bitparallel":
-                        products.append(m_products[f][c][l])
-                    else:
-                        # -x = ~x + 1: invert the negated lanes here and add their count
-                        # once in the tree, instead of a negating adder per lane.
-                        shifted = Mux(p_take[c][l], weight << p_shift[c][l], 0)
-                        term = Signal(signed(width + span), name=f"term_{f}_{c}_{l}")
-                        m.d.comb += term.eq(Mux(p_negate[c][l], ~shifted, shifted))
-                        products.append(term)
-                if mode != "bitparallel":
-                    products.append(popcount_tree(Cat(p_negate[c][l] for l in range(L))))
-                tree = adder_tree(products)
+                tree = adder_tree(m_partials[f][c])
                 q_sum[f][c] = Signal(tree.shape(), name=f"q_sum_{f}_{c}")
                 core.d.sync += q_sum[f][c].eq(tree)
 
