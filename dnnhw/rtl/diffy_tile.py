@@ -119,6 +119,9 @@ class DiffyTile(wiring.Component):
     #: :meth:`latency_of`).
     LATENCY = 7
 
+    #: Lanes of a column that read the active S bank through one copy of its select.
+    SELECT_GROUP = 4
+
     @classmethod
     def latency_of(cls, mode):
         """The latency of a tile in ``mode``: :attr:`LATENCY`, plus one for the term
@@ -365,6 +368,7 @@ class DiffyTile(wiring.Component):
         shift = [[Signal(range(span + 1), name=f"shift_{c}_{l}") for l in range(L)]
                  for c in range(W)]
         state = s_pallet.state
+        lane_state = {}     # field -> per lane, the active bank's value (the stepping modes)
 
         if mode == "bitparallel":
             # Every pallet is one step: S is a plain pipeline register.
@@ -394,7 +398,20 @@ class DiffyTile(wiring.Component):
                                             & ((select == k) | bank_valid[1 - k]))
                 with core.If(bank_load[k]):
                     core.d.sync += [bank[k].eq(feed_pallet), bank_valid[k].eq(1)]
+            # The lanes' state (terms, or values in stripes) is most of a pallet: each group
+            # of `SELECT_GROUP` lanes of a column reads its bank through a copy of the
+            # select, so that no select drives a net spread over the whole tile. Each copy
+            # toggles from its own value, so no tool merges it back into `select`.
+            groups = -(-L // self.SELECT_GROUP)
+            lane_select = [[Signal(name=f"select_{c}_{g}") for g in range(groups)]
+                           for c in range(W)]
+            select_of = [lane_select[k // L][k % L // self.SELECT_GROUP] for k in range(W * L)]
+            for field in ("masks", "negs") if serial else ("values",):
+                lane_state[field] = [
+                    Mux(select_of[k], bank[1].state[field][k], bank[0].state[field][k])
+                    for k in range(W * L)]
             with core.If(s_valid & s_done):
+                core.d.sync += [copy.eq(~copy) for row in lane_select for copy in row]
                 core.d.sync += [select.eq(~select), s_started.eq(0)]
                 with core.If(select):
                     core.d.sync += bank_valid[1].eq(0)
@@ -404,7 +421,7 @@ class DiffyTile(wiring.Component):
                 core.d.sync += s_started.eq(1)
 
         if serial:
-            masks, negs = state.masks, state.negs
+            masks, negs = lane_state["masks"], lane_state["negs"]
             left = []                 # per lane, (c, l, the mask after this step)
             column_done = []
             for c in range(W):
@@ -448,11 +465,11 @@ class DiffyTile(wiring.Component):
             m.d.comb += s_done.eq(Cat(column_done).all())
             # The active bank works through its terms.
             for k in range(2):
-                with core.If((select == k) & bank_valid[k]):
-                    core.d.sync += [bank[k].state.masks[c * L + l].eq(after)
-                                    for c, l, after in left]
+                for c, l, after in left:
+                    with core.If((select_of[c * L + l] == k) & bank_valid[k]):
+                        core.d.sync += bank[k].state.masks[c * L + l].eq(after)
         elif mode == "stripes":
-            values = state.values
+            values = lane_state["values"]
             s_bit = Signal(range(width))
             top = s_bit == self.msb
             m.d.comb += s_done.eq(top)
