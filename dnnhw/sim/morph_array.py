@@ -29,7 +29,8 @@ Config: ``layers`` (a list of ``{"name", "layer": Layer keyword arguments, "mapp
 [Mapping dicts or "energy" / "cycles" (the optimizer's pick)]}``; a hand mapping this
 build cannot run is replaced by the optimizer's pick, so that every build runs the
 default layers), ``latency``,
-``random`` (memory knobs, or ``None`` to skip the random runs), ``study`` (the
+``random`` (memory knobs, or ``None`` to skip the random runs), ``fixed`` (``False``
+skips the fixed-latency runs of ``layers``: the soak's), ``study`` (the
 :func:`~dnnhw.sim.morph_study.scaled_c3d` arguments, or ``None`` to skip it),
 ``max_l2`` (the optimizer's expansions), ``timeout_cycles``. Records ``layers``: per run the layer, the
 mapping, the measured counters, the model's, and the stall bound.
@@ -39,7 +40,7 @@ import dataclasses
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from dnnhw.golden import morph
 from dnnhw.golden.morph import Layer
@@ -50,7 +51,7 @@ from .memory import MemoryModel, port_widths, serve_cocotb
 from .morph_loader import (array_hardware, check, config_writes, configure,
                            counters_by_name, layout, resolve_mapping, shape_of)
 from .morph_study import energy_pj, scaled_c3d, study_mappings
-from .tb import load_config, load_sidecar, record, reset, start
+from .tb import CLOCK_PERIOD_NS, load_config, load_sidecar, record, reset, start
 
 
 __all__ = ["DEFAULT_LAYERS"]
@@ -80,6 +81,7 @@ DEFAULTS = {
     "random": {"jitter": 6, "rdata_pause": 0.2, "req_pause": 0.2, "wdata_pause": 0.2},
     "max_l2": 16,
     "timeout_cycles": 5_000_000,
+    "fixed": True,            # False: the random-memory runs alone (the soak's)
 }
 
 
@@ -115,12 +117,12 @@ class _Host:
         for addr, data in writes[:-1]:
             await self.write(addr, data)
         await self.write(*writes[-1])           # START
-        for _ in range(timeout):
-            await RisingEdge(self.clk)
-            await ReadOnly()
-            if self.dut.done.value == 1 or self.dut.error.value == 1:
-                break
-        else:
+        # Woken by the flags' edges, not by every clock edge: a layer runs for hundreds of
+        # thousands of cycles, and a Python wake-up a cycle was a fifth of the bench's time.
+        await First(RisingEdge(self.dut.done), RisingEdge(self.dut.error),
+                    Timer(timeout * CLOCK_PERIOD_NS, unit="ns"))
+        await ReadOnly()
+        if self.dut.done.value != 1 and self.dut.error.value != 1:
             raise TimeoutError(f"no done after {timeout} cycles")
         return bool(self.dut.error.value)
 
@@ -220,6 +222,9 @@ async def layers(dut):
     """Every layer of ``layers`` under each of its mappings, with the fixed-latency and
     the random memory; records ``layers``."""
     sidecar, cfg, array, clk = await _setup(dut)
+    if not cfg["fixed"] and cfg["random"] is None:
+        raise ValueError("config: fixed is false and random is None, so the layers test "
+                         "would run nothing; keep one memory")
     shape = shape_of(array)
     host = _Host(dut, clk, sidecar)
     rng = np.random.default_rng(cfg["seed"])
@@ -238,7 +243,7 @@ async def layers(dut):
             if mapping in tried:
                 continue
             tried.append(mapping)
-            knobs = {"fixed": {"latency": cfg["latency"]}}
+            knobs = {"fixed": {"latency": cfg["latency"]}} if cfg["fixed"] else {}
             if cfg["random"] is not None:
                 knobs["random"] = dict(cfg["random"], latency=cfg["latency"],
                                        seed=int(rng.integers(1 << 30)))

@@ -15,7 +15,8 @@ from cocotb.triggers import RisingEdge
 from .runner import ENV_CONFIG, ENV_RESULTS, ENV_SIDECAR
 
 
-__all__ = ["load_sidecar", "load_config", "record", "start", "reset", "DEFAULT_SEED"]
+__all__ = ["load_sidecar", "load_config", "record", "start", "reset", "DEFAULT_SEED",
+           "CLOCK_PERIOD_NS"]
 
 DEFAULT_SEED = 1
 
@@ -79,7 +80,11 @@ async def _hold_reset(dut, sidecar, cycles):
     return clk
 
 
-async def start(dut, sidecar, *, period_ns=10, reset_cycles=3, idle_inputs=()):
+#: The clock period :func:`start` gives by default (ns).
+CLOCK_PERIOD_NS = 10
+
+
+async def start(dut, sidecar, *, period_ns=CLOCK_PERIOD_NS, reset_cycles=3, idle_inputs=()):
     """Start the clock, hold reset for ``reset_cycles`` edges with every stream input
     idle, release it. Returns the clock signal.
 
