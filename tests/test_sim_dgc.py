@@ -49,3 +49,12 @@ def test_aggregator_merges_the_workers_frames_and_steps_the_weights(build_root):
     assert free["weight_beats_per_cycle"] == [1.0] * 3
     assert min(stalled["weight_beats_per_cycle"]) < 1.0
     assert free["sparse_beats"] >= 4 * 3      # a frame has a beat, even an empty one
+
+
+@pytest.mark.parametrize("core", ["dgc-sparsify", "dgc-aggregate"])
+def test_the_soak_knob_runs_the_stalled_run_alone(core, build_root):
+    res = run_testbench(core, {}, build_root=build_root,
+                        config={"steps": 2, "stall_free": False})
+    assert res["passed"], res.get("error")
+    assert set(res["steps"]) == {"tensor", "steps", "random_stalls"}
+    assert res["steps"]["steps"] == 2

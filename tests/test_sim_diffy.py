@@ -12,6 +12,7 @@ and larger layers.
 import pytest
 
 from dnnhw.flow.tasks import run_testbench
+from dnnhw.report.diffy import sim_lines
 from dnnhw.rtl.diffy_tile import DiffyTile
 
 
@@ -91,3 +92,21 @@ def test_mode_changes_the_step_count_not_the_result(build_root):
         assert res["passed"], res.get("error")
         steps[mode] = res["layers"][0]["stall_free"]["steps_measured"]
     assert steps["bitparallel"] < steps["diffy"] < steps["pragmatic"] < steps["stripes"]
+
+
+def test_the_soak_knob_runs_the_stalled_runs_alone(build_root):
+    layer = [{"channels": 5, "filters": 3, "size": [4, 5], "kernel": 3, "stride": 1,
+              "padding": 1, "images": 1, "data": "image"}]
+    res = run_testbench("diffy-tile", {}, build_root=build_root, testcase="layers",
+                        config={"layers": layer, "stall_free": False})
+    assert res["passed"], res.get("error")
+    (run,) = res["layers"]
+    assert set(run) == {"layer", "random_stalls"}
+    assert run["random_stalls"]["steps_measured"] == run["random_stalls"]["steps_model"]
+    # Each stalled run moves both inputs' pallets and the output's groups, no more.
+    stalled = run["random_stalls"]
+    assert res["stream_beats"] == {"a": stalled["pallets"], "w": stalled["pallets"],
+                                   "o": stalled["groups"]}
+    (line,) = sim_lines(res)      # what `dnnhw sim diffy-tile --soak` prints
+    assert f"{stalled['pallets']} pallets" in line and "with stalls: all matched" in line
+    assert "stall-free" not in line

@@ -59,10 +59,13 @@ def sim_lines(results):
     """``dnnhw sim``'s lines: per layer, steps against the model and cycles."""
     lines = []
     for run in results.get("layers", []):
-        free, stalled = run["stall_free"], run["random_stalls"]
-        lines.append(f"layer {_layer_name(run['layer'])}: {free['steps_measured']} steps (model "
-                     f"{free['steps_model']}), {free['cycles']} cycles stall-free, "
-                     f"{stalled['cycles']} with stalls: all matched")
+        # Without its stall-free run (the soak's ``stall_free: false``) a layer has one.
+        stalled, free = run["random_stalls"], run.get("stall_free")
+        cycles = ((f"{free['cycles']:,} cycles stall-free, " if free else "")
+                  + f"{stalled['cycles']:,} with stalls")
+        lines.append(f"layer {_layer_name(run['layer'])}: {stalled['pallets']:,} pallets, "
+                     f"{stalled['steps_measured']:,} steps (model {stalled['steps_model']:,}), "
+                     f"{cycles}: all matched")
     return lines
 
 

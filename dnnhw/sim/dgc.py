@@ -21,6 +21,9 @@ Tests and what they record in ``results.json``:
     ``dgc_fixed.aggregate``, the weights chained from step to step as a host would; the
     same two runs; sparse beats and weights per cycle.
 
+    With ``stall_free`` false, the stalled run alone (the soak's: ``dnnhw sim dgc-sparsify
+    --soak``, ``dnnhw sim dgc-aggregate --soak``).
+
 Every output beat is compared as it arrives; after the expected beats no further beat may
 come out, and every input beat must have been taken.
 """
@@ -45,6 +48,7 @@ DEFAULTS = {
     "backpressure": 0.3,      # sink not-ready probability per cycle (stalled run)
     "weight_width": 16,       # aggregator: bits of a weight (from the sidecar when given)
     "learning_rate": 0.05,    # aggregator: the SGD step (folded with the two scales)
+    "stall_free": True,       # False: the stalled run alone (the soak's)
 }
 
 _KINDS = ("dgc-sparsify", "dgc-aggregate")
@@ -223,13 +227,10 @@ def _merge_rate(cycles, steps):
 @cocotb.test()
 async def steps(dut):
     bench = DgcBench(dut)
-    if bench.core == "dgc-sparsify":
-        free = await bench.run_sparsifier(stalled=False)
+    run = bench.run_sparsifier if bench.core == "dgc-sparsify" else bench.run_aggregator
+    out = {"tensor": bench.cfg["tensor"], "steps": bench.recorded.steps}
+    if bench.cfg["stall_free"]:
+        out["stall_free"] = await run(stalled=False)
         await bench.reset()
-        stalled = await bench.run_sparsifier(stalled=True)
-    else:
-        free = await bench.run_aggregator(stalled=False)
-        await bench.reset()
-        stalled = await bench.run_aggregator(stalled=True)
-    record("steps", {"tensor": bench.cfg["tensor"], "steps": bench.recorded.steps,
-                     "stall_free": free, "random_stalls": stalled})
+    out["random_stalls"] = await run(stalled=True)
+    record("steps", out)

@@ -18,6 +18,8 @@ Tests:
     backpressure on the output (probabilities ``idle`` and ``backpressure``, or the stall
     patterns ``source_pause`` and ``sink_pause`` when the config names them). In both runs
     every output beat matches and the counted steps equal the model's ``steps`` exactly.
+    With ``stall_free`` false, the stalled runs alone (the soak's: ``dnnhw sim diffy-tile
+    --soak``).
 
 Layers: dicts with ``channels``, ``filters``, ``size`` ([H, W]), ``kernel``, ``stride``,
 ``padding``, ``images`` and ``data``: ``"image"`` (smooth non-negative rows, like a
@@ -45,6 +47,7 @@ DEFAULTS = {
     "idle": 0.3,              # input idle probability per beat (each stream on its own)
     "backpressure": 0.3,      # output not-ready probability per cycle
     "timeout_cycles": 2000,
+    "stall_free": True,       # False: the stalled runs alone (the soak's)
 }
 
 
@@ -159,13 +162,17 @@ async def layers(dut):
     out = []
     for n, (layer, x, w) in enumerate(_layers(bench)):
         sched = bench.schedule(x, w, layer)
-        free = await bench.run_schedule(sched, label=f"layer {n} stall-free")
+        entry = {"layer": layer}
+        if cfg["stall_free"]:
+            entry["stall_free"] = await bench.run_schedule(sched,
+                                                           label=f"layer {n} stall-free")
         src, snk = bench.stall_patterns(cfg["idle"], cfg["backpressure"])
-        stalled = await bench.run_schedule(sched, source_pause=src, sink_pause=snk,
-                                           label=f"layer {n} random stalls")
+        stalled = entry["random_stalls"] = await bench.run_schedule(
+            sched, source_pause=src, sink_pause=snk, label=f"layer {n} random stalls")
         dut._log.info("layer %d %s: %d pallets, %d groups, %d steps (model %d), %d cycles "
-                      "stall-free, %d with stalls", n, layer, free["pallets"], free["groups"],
-                      free["steps_measured"], free["steps_model"], free["cycles"],
-                      stalled["cycles"])
-        out.append({"layer": layer, "stall_free": free, "random_stalls": stalled})
+                      "with stalls%s", n, layer, stalled["pallets"], stalled["groups"],
+                      stalled["steps_measured"], stalled["steps_model"], stalled["cycles"],
+                      f", {entry['stall_free']['cycles']} stall-free" if "stall_free" in entry
+                      else "")
+        out.append(entry)
     record("layers", out)
