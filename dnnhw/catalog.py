@@ -455,6 +455,14 @@ _DIFFY_NETLIST_PARAMS = {"lanes": 4, "filters": 2, "windows": 2, "width": 8,
                          "max_products": 576}
 
 
+# One photograph-like layer of 16 channels, 8 filters, 3 x 3, seven 32 x 32 images: 516,096
+# pallets on each input and 14,336 output groups at the netlist build's 4 x 2 x 2, the
+# stalled run alone.
+_DIFFY_SOAK_CONFIG = {"layers": [{"channels": 16, "filters": 8, "size": [32, 32], "kernel": 3,
+                                  "stride": 1, "padding": 1, "images": 7, "data": "image"}],
+                      "stall_free": False}
+
+
 # Morph array: the defaults are a small build that simulates quickly (2 x 2 x 2 PEs, 8-bit
 # operands, a 3-bank L2 of 1 Ki words).
 _MORPH_PARAMS = (
@@ -505,6 +513,16 @@ _MORPH_ONE_LAYER = {"layers": [
     {"name": "3x3x3-ragged", "layer": {"C": 3, "F": 3, "H": 5, "W": 5, "K": 3},
      "mappings": ["energy"]}]}
 
+# The random memory alone, under 1 x 1 x 1 layers that move more words than they compute,
+# so that the port is busy: by turns 64 channels to 2 (reads: 66,000 rdata beats) and 1
+# to 64 (writes: 66,000 wdata beats), over 2 x 16 x 16; a layer's tensors must fit the
+# port's 64 Ki words. About 76,000 beats a layer.
+_MORPH_SOAK_CONFIG = {"layers": [
+    {"name": f"1x1x1-{'reads' if k % 2 else 'writes'}-{k}",
+     "layer": {"C": 64 if k % 2 else 1, "K": 2 if k % 2 else 64, "F": 2, "H": 16, "W": 16,
+               "T": 1, "R": 1, "S": 1, "padding": [0, 0, 0]},
+     "mappings": ["energy"]} for k in range(14)], "fixed": False}
+
 _DGC_SPARSIFY_PARAMS = (
     Param("capacity", 8192, _CAPACITIES, "gradient elements the state memory holds"),
     Param("grad_width", 16, _dgc_spec.GRAD_WIDTHS, "bits of a gradient element"),
@@ -520,6 +538,11 @@ _DGC_SPARSIFY_FLOW = (
     FlowConfig(_UP5K_SPARSIFY, ("ice40-up5k",)),
     FlowConfig({"capacity": 32768}, ("ecp5-85f",), sim=False),
 )
+
+# 110 steps of conv2.w, the stalled run alone: about 9,200 beats a step on either core (the
+# sparsifier reads the 4,608 gradients twice, clipping first; the aggregator takes the
+# 4,608 weights and gives them back updated).
+_DGC_SOAK_CONFIG = {"steps": 110, "stall_free": False}
 
 _DGC_AGGREGATE_PARAMS = (
     Param("workers", 4, _dgc_spec.WORKERS, "sparse streams merged"),
@@ -687,6 +710,7 @@ CORES = (
         proof_configs=_DIFFY_PROOF_CONFIGS,
         netlist_checks=(NetlistCheck(_DIFFY_NETLIST_PARAMS, ("generic",), slow=True),),
         cross_sims=(CrossSim(_DIFFY_NETLIST_PARAMS),),
+        soak=Soak(_DIFFY_NETLIST_PARAMS, _DIFFY_SOAK_CONFIG, "layers"),
     ),
     Core(
         name="morph-array",
@@ -707,6 +731,8 @@ CORES = (
         cross_sims=(CrossSim({}, config=_MORPH_ONE_LAYER, testcase="layers", slow=True),),
         netlist_checks=(NetlistCheck({}, ("ice40-up5k",), testcase="layers",
                                      config=_MORPH_ONE_LAYER, slow=True),),
+
+        soak=Soak({}, _MORPH_SOAK_CONFIG, "layers"),
     ),
     Core(
         name="dgc-sparsify",
@@ -730,6 +756,7 @@ CORES = (
         # EBR path of BlockRam is dgc-aggregate's).
         netlist_checks=(NetlistCheck(_UP5K_SPARSIFY, ("ice40-up5k",), config={"steps": 2},
                                      slow=True),),
+        soak=Soak({}, _DGC_SOAK_CONFIG, "steps"),
     ),
     Core(
         name="dgc-aggregate",
@@ -747,6 +774,7 @@ CORES = (
         # The iCE40 netlist keeps the sum in EBRs (the generic one would make it
         # flip-flops: 8 Ki words).
         netlist_checks=(NetlistCheck({}, ("ice40-up5k",), config={"steps": 2}, slow=True),),
+        soak=Soak({}, _DGC_SOAK_CONFIG, "steps"),
     ),
     Core(
         name="fft",
@@ -803,6 +831,9 @@ CORES = (
         cross_sims=(CrossSim({"dims": 1, "n": 64, "taps": 5}, slow=True),),
         netlist_checks=(NetlistCheck({"dims": 1, "n": 16}, ("ice40-up5k",),
                                      testcase="random_stalls", slow=True),),
+
+        # The default 2D build: 904 samples a tile (2 x 16 x 16 in, 2 x 14 x 14 out).
+        soak=Soak({}, {"random_tiles": 1120, "image_tiles": 4}, "random_stalls"),
     ),
 )
 

@@ -101,7 +101,7 @@ def cmd_sim(args):
         if core.soak is None:
             soaked = ", ".join(c.name for c in _catalog(args) if c.soak is not None)
             raise ParameterError(f"core '{core.name}' has no soak yet; --soak takes "
-                                 f"{soaked}")
+                                 f"{soaked or 'no core of this catalog'}")
         if args.param or args.config:
             raise ParameterError("--soak runs the catalog's soak parameters and knobs; "
                                  "give it no --param or --config")

@@ -5,6 +5,8 @@ beat after the last (the bench base's drain check): nothing lost, duplicated or
 reordered. The run time is printed (``pytest -m slow -s -k soak``) and is in the note of
 issue 15; ``dnnhw sim CORE --soak`` runs the same."""
 
+from pathlib import Path
+
 import pytest
 
 from dnnhw.catalog import CORES, SOAK_BEATS, Soak
@@ -32,12 +34,20 @@ def test_soaks_are_legal_runs():
             core.resolve(core.soak.params)
 
 
-def test_cli_soak_rejects_bad_input(capsys):
-    unsoaked = [c.name for c in CORES if c.soak is None]
-    if unsoaked:
-        assert main(["sim", unsoaked[0], "--soak"]) == 2
-        assert f"core '{unsoaked[0]}' has no soak yet; --soak takes " in capsys.readouterr().err
-    soaked = next(c for c in CORES if c.soak is not None)
+def test_every_core_has_a_soak():
+    assert [c.name for c in CORES if c.soak is None] == []
+
+
+def test_cli_soak_rejects_bad_input(capsys, monkeypatch):
+    # The test catalog's register slice has no soak.
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    assert main(["--catalog", "passthrough_core:CATALOG", "sim", "slice", "--soak"]) == 2
+    assert ("core 'slice' has no soak yet; --soak takes no core of this catalog"
+            in capsys.readouterr().err)
+    soaked = CORES[0]
     assert main(["sim", soaked.name, "--soak", "-p", f"{soaked.params[0].name}={soaked.params[0].default}"]) == 2
+    assert ("--soak runs the catalog's soak parameters and knobs; give it no --param or "
+            "--config") in capsys.readouterr().err
+    assert main(["sim", soaked.name, "--soak", "--config", "{}"]) == 2
     assert ("--soak runs the catalog's soak parameters and knobs; give it no --param or "
             "--config") in capsys.readouterr().err
