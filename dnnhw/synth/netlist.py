@@ -18,7 +18,8 @@ from amaranth.back import rtlil
 from .build import TARGETS, _run, read_design, without_huge_memory_init
 
 
-__all__ = ["NETLISTS", "cell_models", "write_netlist"]
+__all__ = ["NETLISTS", "MULT18X18D_PORTS", "cell_models", "check_mult18x18d",
+           "mult18x18d_model", "write_netlist"]
 
 #: ``generic`` (Yosys ``synth``) and every target of :data:`~dnnhw.synth.build.TARGETS`.
 NETLISTS = ("generic", *TARGETS)
@@ -38,6 +39,80 @@ def cell_models(family):
     while include.search(text):
         text = include.sub(lambda match: (directory / match.group(1)).read_text(), text)
     return text
+
+
+def _bits(prefix, count):
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+#: The MULT18X18D ports a netlist may connect: the ones ``synth_ecp5`` drives when it maps
+#: a multiplier (operands, product, signedness, and the operand source and pre-adder
+#: inputs tied low). The cascade and register-control ports are left out on purpose: a
+#: netlist that connects one needs a model this one is not.
+MULT18X18D_PORTS = frozenset(_bits("A", 18) + _bits("B", 18) + _bits("C", 18)
+                             + _bits("P", 36) + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"])
+
+
+def mult18x18d_model():
+    """A simulation model of the ECP5's MULT18X18D as ``synth_ecp5`` uses it: no input,
+    pipeline or output register (every ``REG_*_CLK`` at its default ``NONE``), parallel
+    operands (``SOURCEA`` = ``SOURCEB`` = 0), ``P`` the 36-bit product of the 18-bit
+    ``A`` and ``B``, each two's complement when its ``SIGNED`` input is high.
+
+    Yosys ships only a blackbox of this cell and Lattice's model comes with its Diamond
+    tools, not from pip, so we write the part we use; :func:`check_mult18x18d` refuses a
+    netlist that uses more."""
+    a, b, c, p = _bits("A", 18), _bits("B", 18), _bits("C", 18), _bits("P", 36)
+    inputs = a + b + c + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"]
+
+    def concat(names):
+        return "{" + ", ".join(reversed(names)) + "}"
+    return "\n".join([
+        "// dnnhw's model of MULT18X18D, combinational, parallel operands only",
+        "// (dnnhw.synth.netlist.mult18x18d_model).",
+        f"module MULT18X18D({', '.join(inputs + p)});",
+        f"  input {', '.join(inputs)};",
+        f"  output {', '.join(p)};",
+        f"  wire [17:0] a = {concat(a)};",
+        f"  wire [17:0] b = {concat(b)};",
+        "  // One more bit each: the sign when SIGNED is high, a zero when it is low.",
+        "  wire signed [18:0] a_ext = {SIGNEDA & a[17], a};",
+        "  wire signed [18:0] b_ext = {SIGNEDB & b[17], b};",
+        "  wire signed [37:0] product = a_ext * b_ext;",
+        f"  assign {concat(p)} = product[35:0];",
+        "endmodule",
+        "",
+    ])
+
+
+_MULT_INSTANCE = re.compile(r"^\s*MULT18X18D\s+(#\s*\(.*?\)\s*)?(\S+)\s*\((.*?)\);",
+                            re.M | re.S)
+_PORT = re.compile(r"\.(\w+)\s*\(([^()]*)\)")
+
+
+def check_mult18x18d(text):
+    """Raise :class:`ValueError` naming the first MULT18X18D instance of netlist ``text``
+    that :func:`mult18x18d_model` does not cover (a parameter set, a port outside
+    :data:`MULT18X18D_PORTS`, ``SOURCEA`` or ``SOURCEB`` not tied low); returns how many
+    instances there are."""
+    count = 0
+    for match in _MULT_INSTANCE.finditer(text):
+        count += 1
+        parameters, name, body = match.groups()
+        if parameters:
+            names = ", ".join(key for key, _ in _PORT.findall(parameters))
+            raise ValueError(f"MULT18X18D {name} sets {names or 'parameters'}; dnnhw's model "
+                             f"covers only the defaults (no registers)")
+        ports = dict(_PORT.findall(body))
+        extra = sorted(set(ports) - MULT18X18D_PORTS)
+        if extra:
+            raise ValueError(f"MULT18X18D {name} connects {', '.join(extra)}; dnnhw's model "
+                             f"has only A, B, C, P, SIGNEDA, SIGNEDB, SOURCEA and SOURCEB")
+        for port in ("SOURCEA", "SOURCEB"):
+            if ports.get(port, "1'h0").strip() not in ("1'h0", "1'b0"):
+                raise ValueError(f"MULT18X18D {name} drives {port} with {ports[port]}; "
+                                 f"dnnhw's model takes parallel operands only (tied low)")
+    return count
 
 
 def write_netlist(component, *, name, netlist, build_dir):
@@ -70,6 +145,9 @@ def write_netlist(component, *, name, netlist, build_dir):
          cwd=build_dir)
     text = netlist_path.read_text()
     if netlist != "generic":
-        text += "\n" + cell_models(TARGETS[netlist].family.name)
+        family = TARGETS[netlist].family.name
+        text += "\n" + cell_models(family)
+        if family == "ecp5" and check_mult18x18d(text):
+            text += "\n" + mult18x18d_model()
     out_path.write_text(text)
     return out_path
