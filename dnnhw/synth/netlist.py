@@ -45,12 +45,15 @@ def _bits(prefix, count):
     return [f"{prefix}{i}" for i in range(count)]
 
 
+_MULT_A, _MULT_B, _MULT_C, _MULT_P = (_bits("A", 18), _bits("B", 18), _bits("C", 18),
+                                      _bits("P", 36))
+_MULT_CONTROL = ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"]
+
 #: The MULT18X18D ports a netlist may connect: the ones ``synth_ecp5`` drives when it maps
 #: a multiplier (operands, product, signedness, and the operand source and pre-adder
 #: inputs tied low). The cascade and register-control ports are left out on purpose: a
 #: netlist that connects one needs a model this one is not.
-MULT18X18D_PORTS = frozenset(_bits("A", 18) + _bits("B", 18) + _bits("C", 18)
-                             + _bits("P", 36) + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"])
+MULT18X18D_PORTS = frozenset(_MULT_A + _MULT_B + _MULT_C + _MULT_P + _MULT_CONTROL)
 
 
 def mult18x18d_model():
@@ -62,8 +65,8 @@ def mult18x18d_model():
     Yosys ships only a blackbox of this cell and Lattice's model comes with its Diamond
     tools, not from pip, so we write the part we use; :func:`check_mult18x18d` refuses a
     netlist that uses more."""
-    a, b, c, p = _bits("A", 18), _bits("B", 18), _bits("C", 18), _bits("P", 36)
-    inputs = a + b + c + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"]
+    a, b, p = _MULT_A, _MULT_B, _MULT_P
+    inputs = a + b + _MULT_C + _MULT_CONTROL
 
     def concat(names):
         return "{" + ", ".join(reversed(names)) + "}"
