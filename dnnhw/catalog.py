@@ -514,9 +514,9 @@ _MORPH_ONE_LAYER = {"layers": [
      "mappings": ["energy"]}]}
 
 # The random memory alone, under 1 x 1 x 1 layers that move more words than they compute,
-# so that the port is busy: by turns 64 channels to 2 (reads: 66,000 rdata beats) and 1
-# to 64 (writes: 66,000 wdata beats), over 2 x 16 x 16; a layer's tensors must fit the
-# port's 64 Ki words. About 76,000 beats a layer.
+# so that the port is busy: by turns 64 channels to 2 (reads: about 67,000 rdata beats)
+# and 1 to 64 (writes: about 67,600 wdata beats), over 2 x 16 x 16; a layer's tensors must
+# fit the port's 64 Ki words. About 76,000 beats a layer, requests included.
 _MORPH_SOAK_CONFIG = {"layers": [
     {"name": f"1x1x1-{'reads' if k % 2 else 'writes'}-{k}",
      "layer": {"C": 64 if k % 2 else 1, "K": 2 if k % 2 else 64, "F": 2, "H": 16, "W": 16,

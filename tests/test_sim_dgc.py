@@ -10,7 +10,7 @@ from dnnhw.flow.tasks import run_testbench
 from dnnhw.rtl.dgc_sparsifier import DgcSparsifier
 
 
-def _sparsifier(params, build_root, steps):
+def check_sparsifier(params, build_root, steps):
     res = run_testbench("dgc-sparsify", params, build_root=build_root,
                         config={"steps": steps})
     assert res["passed"], res.get("error")
@@ -31,14 +31,14 @@ def _sparsifier(params, build_root, steps):
 
 
 def test_sparsifier_replays_training_steps_bit_exact(build_root):
-    # _sparsifier asserts the run passed, the counts, II = 1 and the step cycles.
-    _sparsifier({}, build_root, steps=3)
+    # check_sparsifier asserts the run passed, the counts, II = 1 and the step cycles.
+    check_sparsifier({}, build_root, steps=3)
 
 
 @pytest.mark.slow
 def test_sparsifier_up5k_build_with_its_single_port_state(build_root):
-    # _sparsifier asserts the run passed, the counts, II = 1 and the step cycles.
-    _sparsifier({"capacity": 32768, "state_width": 16, "spram": True}, build_root, steps=4)
+    # check_sparsifier asserts the run passed, the counts, II = 1 and the step cycles.
+    check_sparsifier({"capacity": 32768, "state_width": 16, "spram": True}, build_root, steps=4)
 
 
 def test_aggregator_merges_the_workers_frames_and_steps_the_weights(build_root):
